@@ -1,0 +1,30 @@
+//! `GET /` → `Hello, World!`: the smallest hangup server, used by the
+//! benchmarks.
+//!
+//! ```text
+//! cargo run --release --example hello [ADDR]    # ADDR or $HANGUP_ADDR, default 127.0.0.1:3000
+//! curl http://127.0.0.1:3000/
+//! ```
+
+use hangup::{Config, Request, ResponseWriter, Server};
+
+async fn hello(_request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
+    response.insert_header(
+        hangup::http::header::CONTENT_TYPE,
+        hangup::http::HeaderValue::from_static("text/plain"),
+    )?;
+    response.write_all(b"Hello, World!").await
+}
+
+/// One thread: the benchmarks pin the server to one core.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("HANGUP_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let server = Server::bind(&addr, Config::default(), hello).await?;
+    eprintln!("hello: listening on http://{}", server.local_addr()?);
+    server.run().await?;
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! [`Config`] and its [`ConfigBuilder`]: limits, buffer sizes, timeouts and
+//! hang-up policies. `Config::default()` is a working server.
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | [`write_buffer_bytes`](ConfigBuilder::write_buffer_bytes) | 8 KiB | head + small bodies in one syscall; the automatic `Content-Length` threshold |
+//! | [`max_request_line_bytes`](ConfigBuilder::max_request_line_bytes) | 8 KiB | nginx's default for one header buffer; longer targets get 414 |
+//! | [`max_head_bytes`](ConfigBuilder::max_head_bytes) | 64 KiB | larger than any browser sends; bounded memory per connection |
+//! | [`max_headers`](ConfigBuilder::max_headers) | 100 | browsers send about 20; bounds parsing work |
+//! | [`header_read_timeout`](ConfigBuilder::header_read_timeout) | 10 s | slow-loris: a client must finish its head in time |
+//! | [`body_read_timeout`](ConfigBuilder::body_read_timeout) | 30 s of no progress | a client that stopped sending its body |
+//! | [`idle_timeout`](ConfigBuilder::idle_timeout) | 60 s | keep-alive connections with no request |
+//! | [`write_timeout`](ConfigBuilder::write_timeout) | 30 s of no progress | a reader that stopped reading |
+//! | [`max_drain_bytes`](ConfigBuilder::max_drain_bytes) | 256 KiB | unread body read and discarded to keep the connection (Go's figure) |
+//! | [`linger_bytes`](ConfigBuilder::linger_bytes) / [`linger_timeout`](ConfigBuilder::linger_timeout) | 256 KiB / 2 s | a response already written is not reset away |
+//! | [`lenient_line_endings`](ConfigBuilder::lenient_line_endings) | off | RFC 9112 allows bare LF; strict is safer behind proxies |
+//! | [`on_fin`](ConfigBuilder::on_fin) | [`OnFin::Notify`] | the client may still read; the handler is told at once and decides |
+//! | [`on_hangup`](ConfigBuilder::on_hangup) | [`OnHangup::Notify`] | handlers decide; cancelling is one setting away |
+//! | [`socket_watch`](ConfigBuilder::socket_watch) | on | off makes a conventional server that only sees write errors |
+
+use std::time::Duration;
+
+use crate::error::{ConfigError, Error};
+
+const KIB: usize = 1024;
+
+/// What the server does when the client closes its sending side (FIN) while
+/// a request is being handled or its response is streaming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnFin {
+    /// Fire the request's hang-up signal (cause
+    /// [`PeerClosed`](crate::HangupCause::PeerClosed)) and let writes
+    /// proceed: a half-closing client still gets its response.
+    #[default]
+    Notify,
+    /// Treat the FIN as the client leaving: the signal fires and every later
+    /// write fails at once with [`Error::ClientGone`].
+    Abort,
+    /// Support half-close fully: a FIN is not reported to the handler.
+    Ignore,
+}
+
+/// What the server does with a handler once its client is gone (RST, failed
+/// write, timeout, or a FIN under [`OnFin::Abort`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnHangup {
+    /// Tell the handler (its signal fires, writes fail) and let it return.
+    #[default]
+    Notify,
+    /// Drop the handler future at once; its destructors run.
+    Cancel,
+}
+
+/// Validated server settings. Build one with [`Config::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) write_buffer_bytes: usize,
+    pub(crate) max_request_line_bytes: usize,
+    pub(crate) max_head_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_drain_bytes: u64,
+    pub(crate) linger_bytes: u64,
+    pub(crate) linger_timeout: Duration,
+    pub(crate) lenient_line_endings: bool,
+    pub(crate) on_fin: OnFin,
+    pub(crate) on_hangup: OnHangup,
+    pub(crate) socket_watch: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            write_buffer_bytes: 8 * KIB,
+            max_request_line_bytes: 8 * KIB,
+            max_head_bytes: 64 * KIB,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_drain_bytes: 256 * KIB as u64,
+            linger_bytes: 256 * KIB as u64,
+            linger_timeout: Duration::from_secs(2),
+            lenient_line_endings: false,
+            on_fin: OnFin::Notify,
+            on_hangup: OnHangup::Notify,
+            socket_watch: true,
+        }
+    }
+}
+
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// The response output buffer size in bytes.
+    pub fn write_buffer_bytes(&self) -> usize {
+        self.write_buffer_bytes
+    }
+
+    /// The policy for a client's FIN.
+    pub fn on_fin(&self) -> OnFin {
+        self.on_fin
+    }
+
+    /// The policy for a handler whose client is gone.
+    pub fn on_hangup(&self) -> OnHangup {
+        self.on_hangup
+    }
+
+    /// Whether the socket watch runs while handlers run.
+    pub fn socket_watch(&self) -> bool {
+        self.socket_watch
+    }
+}
+
+/// Builds a [`Config`]. Setters never fail; [`build`](Self::build) checks
+/// every value and names the first one out of range.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// Size of the per-connection response output buffer, in bytes.
+    /// Default: 8 KiB. Range: 1 byte to 16 MiB.
+    ///
+    /// A response whose body fits (the handler returns with at most this many
+    /// bytes written and no explicit flush) is sent with an automatic
+    /// `Content-Length`, head and body in one write. A write that does not fit
+    /// commits the head and sends the buffer and the new bytes together
+    /// without copying them.
+    pub fn write_buffer_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.config.write_buffer_bytes = bytes;
+        self
+    }
+
+    /// Longest accepted request line (method, target, version), in bytes.
+    /// Default: 8 KiB. Longer lines are answered `414 URI Too Long`.
+    /// Must not exceed [`max_head_bytes`](Self::max_head_bytes).
+    pub fn max_request_line_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_request_line_bytes = bytes;
+        self
+    }
+
+    /// Largest accepted request head (request line, fields, blank line), in
+    /// bytes. Default: 64 KiB. Range: 64 bytes to 16 MiB. Larger heads are
+    /// answered `431 Request Header Fields Too Large`. Also bounds a chunked
+    /// body's trailer section.
+    pub fn max_head_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_head_bytes = bytes;
+        self
+    }
+
+    /// Most header fields accepted in one head. Default: 100. Range: 1 to
+    /// 10,000. More are answered `431 Request Header Fields Too Large`.
+    pub fn max_headers(&mut self, count: usize) -> &mut Self {
+        self.config.max_headers = count;
+        self
+    }
+
+    /// Time a client has to send a complete request head, counted from the
+    /// connection's accept (first request) or from the first byte of the head
+    /// (later requests). Default: 10 s. Must be non-zero. On expiry the
+    /// connection is closed without a response.
+    pub fn header_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.header_read_timeout = timeout;
+        self
+    }
+
+    /// Longest a request body read may make no progress. Default: 30 s.
+    /// Must be non-zero. On expiry the read fails with
+    /// [`Error::ClientGone`] (cause [`ReadTimeout`](crate::HangupCause::ReadTimeout)).
+    pub fn body_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.body_read_timeout = timeout;
+        self
+    }
+
+    /// Longest a keep-alive connection may wait for the next request's
+    /// first byte. Default: 60 s. Must be non-zero.
+    pub fn idle_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Longest a response write may make no progress (the client stopped
+    /// reading and both socket buffers are full). Default: 30 s. Must be
+    /// non-zero. On expiry the write fails with [`Error::ClientGone`] (cause
+    /// [`WriteStalled`](crate::HangupCause::WriteStalled)).
+    pub fn write_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// Most bytes of an unread request body the server reads and discards
+    /// after the response, to keep the connection open for the next request.
+    /// Default: 256 KiB. A longer remainder closes the connection instead.
+    pub fn max_drain_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.config.max_drain_bytes = bytes;
+        self
+    }
+
+    /// Lingering close: after an error response, or with request bytes left
+    /// unread, the server half-closes and then reads and discards at most this
+    /// many bytes before closing, so the client's kernel does not receive an
+    /// RST that would erase the response. Default: 256 KiB.
+    pub fn linger_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.config.linger_bytes = bytes;
+        self
+    }
+
+    /// Longest the lingering close waits for the client to close. Default:
+    /// 2 s. Zero closes at once (and risks resetting the response away).
+    pub fn linger_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.linger_timeout = timeout;
+        self
+    }
+
+    /// Accept a bare LF as a line ending in request heads and chunk lines
+    /// (RFC 9112 §2.2 allows it). Default: off, so bare LF gets a 400: a
+    /// proxy in front may read such a request differently. A bare CR is
+    /// rejected either way.
+    pub fn lenient_line_endings(&mut self, lenient: bool) -> &mut Self {
+        self.config.lenient_line_endings = lenient;
+        self
+    }
+
+    /// What a client's FIN means. Default: [`OnFin::Notify`].
+    pub fn on_fin(&mut self, policy: OnFin) -> &mut Self {
+        self.config.on_fin = policy;
+        self
+    }
+
+    /// What happens to a handler whose client is gone. Default:
+    /// [`OnHangup::Notify`].
+    pub fn on_hangup(&mut self, policy: OnHangup) -> &mut Self {
+        self.config.on_hangup = policy;
+        self
+    }
+
+    /// Watch the socket for the client's FIN or RST while a handler runs.
+    /// Default: on. Off makes a conventional server: hang-ups are seen only
+    /// when a read or write fails. The lab compares the two.
+    pub fn socket_watch(&mut self, watch: bool) -> &mut Self {
+        self.config.socket_watch = watch;
+        self
+    }
+
+    /// Checks every setting and returns the finished [`Config`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn build(&self) -> Result<Config, Error> {
+        let c = &self.config;
+        let invalid = |setting, requirement| {
+            Err(Error::Config(ConfigError {
+                setting,
+                requirement,
+            }))
+        };
+        const MAX_BUFFER: usize = 16 * KIB * KIB;
+        if !(1..=MAX_BUFFER).contains(&c.write_buffer_bytes) {
+            return invalid("write_buffer_bytes", "must be between 1 byte and 16 MiB");
+        }
+        if !(64..=MAX_BUFFER).contains(&c.max_head_bytes) {
+            return invalid("max_head_bytes", "must be between 64 bytes and 16 MiB");
+        }
+        if c.max_request_line_bytes < 16 || c.max_request_line_bytes > c.max_head_bytes {
+            return invalid(
+                "max_request_line_bytes",
+                "must be at least 16 bytes and at most max_head_bytes",
+            );
+        }
+        if !(1..=10_000).contains(&c.max_headers) {
+            return invalid("max_headers", "must be between 1 and 10000");
+        }
+        for (setting, timeout) in [
+            ("header_read_timeout", c.header_read_timeout),
+            ("body_read_timeout", c.body_read_timeout),
+            ("idle_timeout", c.idle_timeout),
+            ("write_timeout", c.write_timeout),
+        ] {
+            if timeout.is_zero() {
+                return invalid(setting, "must be greater than zero");
+            }
+        }
+        Ok(c.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_build() {
+        let config = Config::builder().build().unwrap();
+        assert_eq!(config.write_buffer_bytes(), 8 * 1024);
+        assert_eq!(config.on_fin(), OnFin::Notify);
+        assert!(config.socket_watch());
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_setting() {
+        let cases: [(&str, fn(&mut ConfigBuilder)); 5] = [
+            ("write_buffer_bytes", |b| {
+                b.write_buffer_bytes(0);
+            }),
+            ("max_head_bytes", |b| {
+                b.max_head_bytes(10);
+            }),
+            ("max_request_line_bytes", |b| {
+                b.max_head_bytes(1024).max_request_line_bytes(2048);
+            }),
+            ("max_headers", |b| {
+                b.max_headers(0);
+            }),
+            ("write_timeout", |b| {
+                b.write_timeout(Duration::ZERO);
+            }),
+        ];
+        for (setting, set) in cases {
+            let mut builder = Config::builder();
+            set(&mut builder);
+            match builder.build() {
+                Err(Error::Config(err)) => assert_eq!(err.setting(), setting),
+                other => panic!("{setting}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+}

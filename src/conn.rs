@@ -1,0 +1,439 @@
+//! One connection's life, in one task: read a head, run the handler raced
+//! against the socket watch, finish the response, drain what the handler
+//! left unread, and go again while the connection may be kept.
+//!
+//! ```text
+//!   ┌──────────────┐ complete head ┌───────────────────────┐ writer and body back ┌────────┐
+//!   │ reading head ├──────────────▶│ handler ∥ socket watch├─────────────────────▶│ finish │
+//!   └──────▲───────┘               └───────────────────────┘                      └───┬────┘
+//!          │ keep-alive, body drained                                                 │
+//!          └──────────────────────────────────────────────────────────────────────────┤
+//!                                              close: flush, FIN, linger, close  ◀────┘
+//! ```
+//!
+//! The handler future runs inside this task (no spawn per request). The
+//! watch only looks at readiness, so bytes of an unread body or of
+//! pipelined requests stay where they are.
+
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use http::{Method, StatusCode, Version};
+use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::{Body, BodyState, READ_RESERVE_BYTES};
+use crate::config::{Config, OnFin, OnHangup};
+use crate::decode::{Decoded, Decoder};
+use crate::error::{BadRequest, Detection, HangupCause, Phase};
+use crate::exchange::{Expect, Shared};
+use crate::handler::Handler;
+use crate::head::{self, BodyFraming, Head, Limits};
+use crate::request::Request;
+use crate::response::{RequestFacts, ResponseWriter, WriterState};
+use crate::transport::{PeerEvent, Transport};
+
+/// Pipelined requests served back to back without touching the socket
+/// before the task yields to others: bounds one client's hold on a worker.
+/// 64: deeper than any pipelining benchmark (16), so it rarely triggers.
+const MAX_REQUESTS_BEFORE_YIELD: u32 = 64;
+
+/// How the handler's run ended.
+enum Handled {
+    Returned(crate::Result<()>),
+    Panicked,
+    /// Dropped under [`OnHangup::Cancel`] after its client left.
+    Cancelled,
+}
+
+/// Why the connection stops reading requests.
+enum Ending {
+    /// The client closed between requests, or an idle connection was shut
+    /// down: nothing to say.
+    Clean,
+    /// The head was malformed or over a limit: answer, then close.
+    Reject(BadRequest),
+    /// The client left, timed out, or the connection cannot continue.
+    Close,
+}
+
+/// Shutdown signals shared by every connection of a server.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShutdownSignals {
+    /// Stop taking new requests; close idle connections.
+    pub graceful: CancellationToken,
+    /// The grace period is over: close everything now.
+    pub force: CancellationToken,
+}
+
+pub(crate) struct Conn<H> {
+    shared: Arc<Shared>,
+    handler: Arc<H>,
+    shutdown: ShutdownSignals,
+    /// The read buffer between exchanges (lent to the `Body` during one).
+    buf: BytesMut,
+    /// The response state between exchanges (lent to the `ResponseWriter`).
+    writer: WriterState,
+    /// One timer for head reads, reset instead of re-created.
+    timer: Pin<Box<Sleep>>,
+    served: u64,
+    since_yield: u32,
+}
+
+impl<H: Handler> Conn<H> {
+    /// Serves one accepted connection until it closes.
+    pub(crate) async fn serve(
+        stream: tokio::net::TcpStream,
+        remote_addr: std::net::SocketAddr,
+        handler: Arc<H>,
+        config: Config,
+        shutdown: ShutdownSignals,
+    ) {
+        let transport = match Transport::new(stream, remote_addr) {
+            Ok(transport) => transport,
+            Err(err) => {
+                tracing::debug!(%remote_addr, %err, "connection dropped before setup");
+                return;
+            }
+        };
+        let deadline = Instant::now() + config.header_read_timeout;
+        let conn = Conn {
+            shared: Arc::new(Shared::new(transport, config)),
+            handler,
+            shutdown: shutdown.clone(),
+            buf: BytesMut::new(),
+            writer: WriterState::default(),
+            timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+            served: 0,
+            since_yield: 0,
+        };
+        let shared = conn.shared.clone();
+        tokio::select! {
+            () = conn.run() => {}
+            () = shutdown.force.cancelled() => {
+                let acked = shared.transport.bytes_acked();
+                shared.signal.report(HangupCause::ServerShutdown, Detection::Timer, Phase::Handling, None, acked, true);
+                shared.transport.shutdown_write();
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let head = match self.read_head().await {
+                Ok(head) => head,
+                Err(Ending::Clean) => return,
+                Err(Ending::Reject(bad)) => return self.reject(bad).await,
+                Err(Ending::Close) => return self.close().await,
+            };
+            if !self.exchange(head).await {
+                return self.close().await;
+            }
+            self.served += 1;
+            self.since_yield += 1;
+            if self.since_yield >= MAX_REQUESTS_BEFORE_YIELD {
+                self.since_yield = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        let config = &self.shared.config;
+        Limits {
+            max_request_line_bytes: config.max_request_line_bytes,
+            max_head_bytes: config.max_head_bytes,
+            max_headers: config.max_headers,
+            lenient_line_endings: config.lenient_line_endings,
+        }
+    }
+
+    /// Reads until a complete head is buffered. Before waiting on the
+    /// socket, responses held back for pipelining are sent.
+    async fn read_head(&mut self) -> Result<Head, Ending> {
+        let limits = self.limits();
+        let config = &self.shared.config;
+        let mut idle = self.buf.is_empty();
+        let first_wait = if idle && self.served > 0 {
+            config.idle_timeout
+        } else {
+            config.header_read_timeout
+        };
+        self.timer
+            .as_mut()
+            .reset((Instant::now() + first_wait).into());
+        loop {
+            match head::parse(&mut self.buf, &limits) {
+                Ok(Some(head)) => return Ok(head),
+                Err(bad) => return Err(Ending::Reject(bad)),
+                Ok(None) => {}
+            }
+            if self.writer.has_unsent_output() {
+                self.since_yield = 0;
+                if self.writer.flush_unsent(&self.shared).await.is_err() {
+                    return Err(Ending::Close);
+                }
+            }
+            let read = self
+                .shared
+                .transport
+                .read(&mut self.buf, READ_RESERVE_BYTES);
+            let result = tokio::select! {
+                biased;
+                result = read => result,
+                () = &mut self.timer => {
+                    tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
+                    return Err(if idle { Ending::Clean } else { Ending::Close });
+                }
+                () = self.shutdown.graceful.cancelled(), if idle => return Err(Ending::Clean),
+            };
+            match result {
+                Ok(0) if self.buf.is_empty() => return Err(Ending::Clean),
+                Ok(0) | Err(_) => {
+                    tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), "client left inside a request head");
+                    return Err(Ending::Close);
+                }
+                Ok(_) if idle => {
+                    idle = false;
+                    let deadline = Instant::now() + self.shared.config.header_read_timeout;
+                    self.timer.as_mut().reset(deadline.into());
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Runs one request/response exchange. Returns whether the connection
+    /// may serve another request.
+    async fn exchange(&mut self, head: Head) -> bool {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let started = Instant::now();
+        let generation = shared.signal.reset(started, self.writer.acked_origin());
+        let is_head = head.parts.method == Method::HEAD;
+        let version = head.parts.version;
+        self.writer.begin(RequestFacts {
+            version,
+            is_head,
+            keep_alive: head.keep_alive && !self.shutdown.graceful.is_cancelled(),
+            generation,
+        });
+        let expects_body = head.framing != BodyFraming::Empty;
+        if head.expect_continue && expects_body {
+            // The `100 Continue` must not overtake held-back responses.
+            if self.writer.flush_unsent(&shared).await.is_err() {
+                return false;
+            }
+            shared.set_expect(Expect::Pending);
+        } else {
+            shared.set_expect(Expect::Nothing);
+        }
+        let decoder = Decoder::new(
+            head.framing,
+            config.lenient_line_endings,
+            config.max_head_bytes,
+        );
+        let body = Body::new(
+            BodyState::new(std::mem::take(&mut self.buf), decoder, generation),
+            shared.clone(),
+        );
+        let request = Request::new(head.parts, body, shared.clone(), generation);
+        let writer = ResponseWriter::new(std::mem::take(&mut self.writer), shared.clone());
+
+        let handled = self.run_handler(request, writer).await;
+
+        self.writer = shared.writer_slot.take().await;
+        let BodyState { buf, decoder, .. } = {
+            let state = shared.body_slot.take().await;
+            if state.is_failed() {
+                self.writer.set_close();
+            }
+            state
+        };
+        self.buf = buf;
+        let mut decoder = decoder;
+
+        let error = match handled {
+            Handled::Returned(Ok(())) => None,
+            Handled::Returned(Err(err)) => {
+                Some((err.status(), err.is_client_gone(), err.to_string()))
+            }
+            Handled::Panicked => {
+                tracing::error!(remote_addr = %shared.transport.remote_addr(), "handler panicked");
+                Some((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    false,
+                    "handler panicked".to_owned(),
+                ))
+            }
+            Handled::Cancelled => return false,
+        };
+        if shared.signal.is_gone() {
+            return false;
+        }
+        if let Some((status, client_gone, message)) = error {
+            if client_gone || self.writer.is_committed() {
+                // Nothing useful can follow a partly sent response: closing
+                // (without the last chunk) tells the client it is truncated.
+                tracing::debug!(%message, "handler failed after committing its response");
+                return false;
+            }
+            let reason = match status {
+                StatusCode::INTERNAL_SERVER_ERROR => "internal server error",
+                _ => message.as_str(),
+            };
+            self.writer.set_error_response(status, reason);
+            let _ = self.writer.finish(&shared, false).await;
+            return false;
+        }
+
+        let defer =
+            !self.writer.must_close() && decoder.is_done() && head::has_complete_head(&self.buf);
+        if self.writer.finish(&shared, defer).await.is_err() || self.writer.must_close() {
+            return false;
+        }
+        if decoder.is_done() {
+            return true;
+        }
+        if shared.expect() == Expect::Pending {
+            // The client still waits for `100 Continue` and has sent no
+            // body: closing is cheaper than inviting it (RFC 9110 §10.1.1).
+            return false;
+        }
+        self.drain(&mut decoder).await
+    }
+
+    /// Runs the handler, catching panics, raced against the socket watch.
+    async fn run_handler(&self, request: Request, writer: ResponseWriter) -> Handled {
+        let mut handler = pin!(self.handler.call(request, writer));
+        let mut guarded = pin!(poll_fn(move |cx| {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+                Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(_panic) => Poll::Ready(Handled::Panicked),
+            }
+        }));
+        let shared = &self.shared;
+        let config = &shared.config;
+        if !config.socket_watch {
+            return guarded.await;
+        }
+        let mut watch = pin!(shared.transport.peer_event());
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                biased;
+                handled = &mut guarded => return handled,
+                event = &mut watch, if watching => {
+                    watching = false;
+                    let (cause, errno) = match event {
+                        Ok(PeerEvent::Closed) => (HangupCause::PeerClosed, None),
+                        Ok(PeerEvent::Reset(errno)) => (HangupCause::Reset, errno),
+                        Err(_) => (HangupCause::Reset, None),
+                    };
+                    let fin = cause == HangupCause::PeerClosed;
+                    if fin && config.on_fin == OnFin::Ignore {
+                        continue;
+                    }
+                    let gone = !fin || config.on_fin == OnFin::Abort;
+                    let acked = shared.transport.bytes_acked();
+                    shared.signal.report(cause, Detection::SocketWatch, Phase::Handling, errno, acked, gone);
+                    if gone && config.on_hangup == OnHangup::Cancel {
+                        return Handled::Cancelled;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads and discards the rest of a body the handler did not read, up
+    /// to `max_drain_bytes`. Returns whether the connection can continue.
+    async fn drain(&mut self, decoder: &mut Decoder) -> bool {
+        let config = &self.shared.config;
+        let mut budget = config.max_drain_bytes;
+        loop {
+            if decoder.known_remaining().is_some_and(|n| n > budget) {
+                return false;
+            }
+            match decoder.decode(&mut self.buf, usize::MAX) {
+                Ok(Decoded::End) => return true,
+                Ok(Decoded::Data(data)) => match budget.checked_sub(data.len() as u64) {
+                    Some(left) => budget = left,
+                    None => return false,
+                },
+                Ok(Decoded::NeedMore) => {
+                    let read = self
+                        .shared
+                        .transport
+                        .read(&mut self.buf, READ_RESERVE_BYTES);
+                    match tokio::time::timeout(config.body_read_timeout, read).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return false,
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Answers a rejected head, then closes.
+    async fn reject(mut self, bad: BadRequest) {
+        let shared = self.shared.clone();
+        tracing::info!(
+            target: "hangup::access",
+            remote_addr = %shared.transport.remote_addr(),
+            status = bad.status().as_u16(),
+            reason = bad.reason(),
+            "request rejected"
+        );
+        let generation = shared
+            .signal
+            .reset(Instant::now(), self.writer.acked_origin());
+        self.writer.begin(RequestFacts {
+            version: Version::HTTP_11,
+            is_head: false,
+            keep_alive: false,
+            generation,
+        });
+        self.writer.set_error_response(bad.status(), bad.reason());
+        let _ = self.writer.finish(&shared, false).await;
+        self.close().await;
+    }
+
+    /// Closes gracefully: sends held-back responses, then our FIN, then
+    /// reads and discards until the client closes too (bounded by
+    /// `linger_bytes` and `linger_timeout`). Closing with unread bytes in
+    /// our receive queue would make the kernel send an RST, which can erase
+    /// a response the client has not read yet.
+    async fn close(mut self) {
+        let shared = self.shared.clone();
+        if shared.signal.is_gone() {
+            return;
+        }
+        if self.writer.flush_unsent(&shared).await.is_err() {
+            return;
+        }
+        shared.transport.shutdown_write();
+        let config = &shared.config;
+        let mut budget = config.linger_bytes;
+        let linger = async {
+            while budget > 0 {
+                self.buf.clear();
+                match shared
+                    .transport
+                    .read(&mut self.buf, READ_RESERVE_BYTES)
+                    .await
+                {
+                    Ok(n) if n > 0 => budget = budget.saturating_sub(n as u64),
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(config.linger_timeout, linger).await;
+    }
+}

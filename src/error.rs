@@ -1,0 +1,469 @@
+//! [`Error`], the crate's one error type, and [`Hangup`], the report of a
+//! client that left.
+//!
+//! Every failure a handler can see is one variant of [`Error`]. A client that
+//! went away is not a server error: it is [`Error::ClientGone`], carrying a
+//! [`Hangup`] that says what happened, when, and how many bytes had reached
+//! which stage. [`crate::disconnect::classify`] is the one place that turns an
+//! `io::Error` into a [`HangupCause`].
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// The result type of handlers and of every fallible call in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while serving a request.
+///
+/// Match on the predicates ([`is_client_gone`](Self::is_client_gone),
+/// [`status`](Self::status)) rather than on display strings.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client went away (or is treated as gone) before the exchange was
+    /// complete. Once a response has seen this error, every later write,
+    /// flush and finish returns it again at once, without a syscall.
+    ClientGone(Hangup),
+    /// The request was malformed or over a limit. The server answers it with
+    /// [`BadRequest::status`] and closes the connection.
+    BadRequest(BadRequest),
+    /// The request body is longer than the limit the handler asked for
+    /// (see [`Body::read_to_end`](crate::Body::read_to_end)). When a handler
+    /// returns this error before committing its response, the server answers
+    /// `413 Payload Too Large`.
+    BodyTooLarge {
+        /// The limit that was exceeded, in bytes.
+        limit_bytes: u64,
+    },
+    /// The status or headers were changed after the response head was
+    /// committed (sent or about to be sent); the change was not applied.
+    HeadCommitted,
+    /// A write would have sent more body bytes than the `Content-Length` the
+    /// handler set. Nothing of that write was sent.
+    ContentLengthExceeded {
+        /// The `Content-Length` the handler declared.
+        declared: u64,
+        /// The body length the rejected write would have reached.
+        attempted: u64,
+    },
+    /// A body was written to a response that cannot have one (`204`, `304`,
+    /// `1xx`). HEAD responses are different: their body bytes are counted
+    /// (for the automatic `Content-Length`) and discarded.
+    BodyNotAllowed(StatusCode),
+    /// A [`ConfigBuilder`](crate::ConfigBuilder) setting was out of range.
+    Config(ConfigError),
+    /// Any other I/O failure: bind, accept, a file a handler opened.
+    Io(io::Error),
+}
+
+impl Error {
+    /// True when the client is gone ([`Error::ClientGone`]).
+    pub fn is_client_gone(&self) -> bool {
+        matches!(self, Error::ClientGone(_))
+    }
+
+    /// The hang-up report, when the client is gone.
+    pub fn hangup(&self) -> Option<&Hangup> {
+        match self {
+            Error::ClientGone(hangup) => Some(hangup),
+            _ => None,
+        }
+    }
+
+    /// The status the server answers with when a handler returns this error
+    /// before its response head was committed.
+    ///
+    /// `ClientGone` maps to nginx's `499 Client Closed Request`, which is only
+    /// ever logged: nothing is sent to a client that is gone.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::ClientGone(_) => status_client_closed_request(),
+            Error::BadRequest(bad) => bad.status(),
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// nginx's non-standard `499`: the client closed the connection before the
+/// response was complete. Used in logs and outcomes, never on the wire.
+pub(crate) fn status_client_closed_request() -> StatusCode {
+    // 499 is inside the 100..=999 range `from_u16` accepts.
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ClientGone(hangup) => write!(f, "client gone: {hangup}"),
+            Error::BadRequest(bad) => write!(f, "bad request: {bad}"),
+            Error::BodyTooLarge { limit_bytes } => {
+                write!(f, "request body larger than {limit_bytes} bytes")
+            }
+            Error::HeadCommitted => f.write_str("response head already committed"),
+            Error::ContentLengthExceeded {
+                declared,
+                attempted,
+            } => write!(
+                f,
+                "write would exceed the declared content-length ({attempted} > {declared} bytes)"
+            ),
+            Error::BodyNotAllowed(status) => {
+                write!(f, "a {} response cannot have a body", status.as_u16())
+            }
+            Error::Config(err) => write!(f, "invalid configuration: {err}"),
+            Error::Io(err) => write!(f, "i/o error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(err) => Some(err),
+            Error::Config(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::Io(err)
+    }
+}
+
+impl From<BadRequest> for Error {
+    fn from(bad: BadRequest) -> Self {
+        Error::BadRequest(bad)
+    }
+}
+
+impl From<Hangup> for Error {
+    fn from(hangup: Hangup) -> Self {
+        Error::ClientGone(hangup)
+    }
+}
+
+/// Why a request was rejected. Each kind maps to one status code.
+///
+/// Cheap to create: no allocation or formatting until it is displayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadRequest {
+    /// The request line (method, target, version) is longer than
+    /// `max_request_line_bytes` (414).
+    RequestLineTooLong,
+    /// The head is longer than `max_head_bytes` (431).
+    HeadTooLarge,
+    /// The head has more than `max_headers` fields (431).
+    TooManyHeaders,
+    /// The request line is not `method SP target SP version CRLF` (400).
+    InvalidRequestLine,
+    /// The request target is not a valid URI (400).
+    InvalidTarget,
+    /// The version is well formed but not HTTP/1.0 or HTTP/1.1 (505).
+    UnsupportedVersion,
+    /// A field line is malformed: invalid name or value bytes, whitespace
+    /// before the colon, or an obsolete line folding (400).
+    InvalidHeader,
+    /// A line ends in a bare LF, and lenient line endings are off (400).
+    BareLineFeed,
+    /// A CR is not followed by LF (400).
+    BareCarriageReturn,
+    /// HTTP/1.1 request without a `Host` field (400).
+    MissingHost,
+    /// More than one `Host` field (400).
+    DuplicateHost,
+    /// `Content-Length` is not a decimal number that fits in 64 bits (400).
+    InvalidContentLength,
+    /// Several `Content-Length` values that differ (400).
+    ConflictingContentLength,
+    /// Both `Content-Length` and `Transfer-Encoding` (400; RFC 9112 §6.3).
+    ContentLengthWithTransferEncoding,
+    /// `Transfer-Encoding` whose final coding is not `chunked`, or with
+    /// `chunked` applied twice (400; RFC 9112 §6.3).
+    ChunkedNotFinal,
+    /// `Transfer-Encoding` in an HTTP/1.0 request: its framing cannot be
+    /// trusted (400; RFC 9112 §6.1).
+    TransferEncodingInHttp10,
+    /// A transfer coding other than `chunked` (501).
+    UnsupportedTransferCoding,
+    /// A chunk size that is not hexadecimal, is empty, or does not fit in
+    /// 64 bits (400).
+    InvalidChunkSize,
+    /// A chunk's data or size line does not end in CRLF, or a chunk
+    /// extension is malformed or too long (400).
+    InvalidChunkFraming,
+    /// The trailer section is malformed or larger than `max_head_bytes` (400).
+    InvalidTrailers,
+}
+
+impl BadRequest {
+    /// The status code the server answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            BadRequest::RequestLineTooLong => StatusCode::URI_TOO_LONG,
+            BadRequest::HeadTooLarge | BadRequest::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            BadRequest::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            BadRequest::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A short, lowercase reason, used in logs and error response bodies.
+    pub fn reason(self) -> &'static str {
+        match self {
+            BadRequest::RequestLineTooLong => "request line too long",
+            BadRequest::HeadTooLarge => "request head too large",
+            BadRequest::TooManyHeaders => "too many header fields",
+            BadRequest::InvalidRequestLine => "malformed request line",
+            BadRequest::InvalidTarget => "invalid request target",
+            BadRequest::UnsupportedVersion => "http version not supported",
+            BadRequest::InvalidHeader => "malformed header field",
+            BadRequest::BareLineFeed => "line ends in a bare LF",
+            BadRequest::BareCarriageReturn => "bare CR in request",
+            BadRequest::MissingHost => "missing host header",
+            BadRequest::DuplicateHost => "more than one host header",
+            BadRequest::InvalidContentLength => "invalid content-length",
+            BadRequest::ConflictingContentLength => "conflicting content-length values",
+            BadRequest::ContentLengthWithTransferEncoding => {
+                "both content-length and transfer-encoding"
+            }
+            BadRequest::ChunkedNotFinal => "transfer-encoding does not end in chunked",
+            BadRequest::TransferEncodingInHttp10 => "transfer-encoding in an http/1.0 request",
+            BadRequest::UnsupportedTransferCoding => "unsupported transfer coding",
+            BadRequest::InvalidChunkSize => "invalid chunk size",
+            BadRequest::InvalidChunkFraming => "invalid chunk framing",
+            BadRequest::InvalidTrailers => "invalid trailer section",
+        }
+    }
+}
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for BadRequest {}
+
+/// A configuration value out of range, reported by
+/// [`ConfigBuilder::build`](crate::ConfigBuilder::build).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub(crate) setting: &'static str,
+    pub(crate) requirement: &'static str,
+}
+
+impl ConfigError {
+    /// The name of the offending setting, as spelled by its builder method.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.setting, self.requirement)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What made the server decide the client is gone, or going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HangupCause {
+    /// The client closed its sending side (FIN). It will send nothing more
+    /// but may still read; see [`OnFin`](crate::OnFin).
+    PeerClosed,
+    /// The client reset the connection (RST): `ECONNRESET` on a read or
+    /// from `SO_ERROR`.
+    Reset,
+    /// A write failed with `EPIPE` or `ECONNRESET` (one class: which one
+    /// appears depends on TCP state; [`Hangup::errno`] keeps the raw value).
+    WriteFailed,
+    /// A write made no progress for `write_timeout`: the client stopped
+    /// reading.
+    WriteStalled,
+    /// A read of the request head or body made no progress for its timeout.
+    ReadTimeout,
+    /// The server is shutting down and its grace period ran out.
+    ServerShutdown,
+}
+
+impl HangupCause {
+    /// A short lowercase name, stable for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupCause::PeerClosed => "peer_closed",
+            HangupCause::Reset => "reset",
+            HangupCause::WriteFailed => "write_failed",
+            HangupCause::WriteStalled => "write_stalled",
+            HangupCause::ReadTimeout => "read_timeout",
+            HangupCause::ServerShutdown => "server_shutdown",
+        }
+    }
+}
+
+impl fmt::Display for HangupCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the exchange was when the hang-up happened. Modelled on HAProxy's
+/// termination states (`CR`, `CD`, …) that operators already read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Reading the request head (HAProxy `CR`).
+    ReadingHead,
+    /// Reading the request body.
+    ReadingBody,
+    /// The handler was running and no response byte had reached the kernel
+    /// (HAProxy `CH`).
+    Handling,
+    /// Response bytes had reached the kernel (HAProxy `CD`).
+    Sending,
+}
+
+impl Phase {
+    /// A short lowercase name, stable for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::ReadingHead => "reading_head",
+            Phase::ReadingBody => "reading_body",
+            Phase::Handling => "handling",
+            Phase::Sending => "sending",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the hang-up was noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Detection {
+    /// The socket watch saw read-side readiness report the peer closed
+    /// (`EPOLLRDHUP`), without consuming any byte.
+    SocketWatch,
+    /// A read returned EOF or an error.
+    Read,
+    /// A write returned an error.
+    Write,
+    /// A timer expired.
+    Timer,
+}
+
+impl Detection {
+    /// A short lowercase name, stable for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detection::SocketWatch => "socket_watch",
+            Detection::Read => "read",
+            Detection::Write => "write",
+            Detection::Timer => "timer",
+        }
+    }
+}
+
+/// The three per-response byte counters. They only grow, and no field says
+/// "sent" without saying which stage it means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Body bytes the handler handed to the response writer.
+    pub buffered: u64,
+    /// Response bytes (head, framing and body) the kernel accepted from the
+    /// server: what nginx calls `$bytes_sent`. Not what the client received.
+    pub written: u64,
+    /// Response bytes the client's TCP stack acknowledged, from Linux
+    /// `TCP_INFO.tcpi_bytes_acked`, counted from the start of this response.
+    /// `None` where the platform cannot tell.
+    pub acked: Option<u64>,
+}
+
+/// The report of a client that went away: cause, phase, detection, timing
+/// and the byte counters at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hangup {
+    pub(crate) cause: HangupCause,
+    pub(crate) phase: Phase,
+    pub(crate) detection: Detection,
+    pub(crate) elapsed: Duration,
+    pub(crate) counters: Counters,
+    pub(crate) errno: Option<i32>,
+}
+
+impl Hangup {
+    /// What happened.
+    pub fn cause(&self) -> HangupCause {
+        self.cause
+    }
+
+    /// Where the exchange was.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// How it was noticed.
+    pub fn detection(&self) -> Detection {
+        self.detection
+    }
+
+    /// Time from the start of the request (its first head byte) to the
+    /// moment the hang-up was detected.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The response's byte counters when the hang-up was detected.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The raw `errno` of the failing syscall, if one reported it.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+
+    /// True when the client merely closed its sending side (FIN) and may
+    /// still be reading.
+    pub fn is_half_close(&self) -> bool {
+        self.cause == HangupCause::PeerClosed
+    }
+}
+
+impl fmt::Display for Hangup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} while {} after {:?} (detected by {}; buffered={} written={} acked=",
+            self.cause,
+            self.phase,
+            self.elapsed,
+            self.detection.as_str(),
+            self.counters.buffered,
+            self.counters.written,
+        )?;
+        match self.counters.acked {
+            Some(acked) => write!(f, "{acked}")?,
+            None => f.write_str("unknown")?,
+        }
+        if let Some(errno) = self.errno {
+            write!(f, ", errno {errno}")?;
+        }
+        f.write_str(")")
+    }
+}

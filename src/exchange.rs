@@ -1,0 +1,123 @@
+//! What a connection shares with the handler of its current exchange: the
+//! socket, the settings, the hang-up signal, and the return slots through
+//! which the response writer and the request body come back.
+//!
+//! A handler owns its [`Request`](crate::Request) and
+//! [`ResponseWriter`](crate::ResponseWriter) by value. Their state (read
+//! buffer, body decoder, output buffer, framing) belongs to the connection,
+//! so each lends its state out and puts it back into a [`Slot`] when
+//! dropped. The connection waits for both before it finishes the response.
+//! No allocation: the slots live as long as the connection.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::disconnect::Signal;
+use crate::transport::Transport;
+
+/// Connection state shared with the current exchange's handler.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub transport: Transport,
+    pub config: Config,
+    pub signal: Signal,
+    pub writer_slot: Slot<crate::response::WriterState>,
+    pub body_slot: Slot<crate::body::BodyState>,
+    /// The `Expect: 100-continue` state of the current request.
+    expect: AtomicU8,
+}
+
+/// Where the current request stands with `Expect: 100-continue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Nothing to send.
+    Nothing,
+    /// The client waits for `100 Continue` before sending its body.
+    Pending,
+    /// `100 Continue` was sent.
+    Sent,
+    /// The final response head was committed first: a `100` must not follow.
+    Skipped,
+}
+
+impl Expect {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Expect::Pending,
+            2 => Expect::Sent,
+            3 => Expect::Skipped,
+            _ => Expect::Nothing,
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(transport: Transport, config: Config) -> Self {
+        Shared {
+            transport,
+            config,
+            signal: Signal::default(),
+            writer_slot: Slot::default(),
+            body_slot: Slot::default(),
+            expect: AtomicU8::new(Expect::Nothing as u8),
+        }
+    }
+
+    pub(crate) fn expect(&self) -> Expect {
+        Expect::from_u8(self.expect.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_expect(&self, state: Expect) {
+        self.expect.store(state as u8, Ordering::Release);
+    }
+
+    /// Moves `Pending` to `to`; false if the state was anything else.
+    pub(crate) fn resolve_expect(&self, to: Expect) -> bool {
+        self.expect
+            .compare_exchange(
+                Expect::Pending as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+}
+
+/// A value lent to the handler, handed back when the borrower is dropped.
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    value: Mutex<Option<T>>,
+    returned: Notify,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            value: Mutex::new(None),
+            returned: Notify::new(),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Hands the value back (called from the borrower's `Drop`).
+    pub(crate) fn put(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+        self.returned.notify_one();
+    }
+
+    /// Waits until the value is back. `notify_one` stores a permit, so a
+    /// `put` between the check and the wait is not missed.
+    pub(crate) async fn take(&self) -> T {
+        loop {
+            if let Some(value) = self.value.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return value;
+            }
+            self.returned.notified().await;
+        }
+    }
+}

@@ -1,0 +1,690 @@
+//! Request head parsing: bytes → [`http::request::Parts`] plus the framing
+//! facts the connection needs, with RFC 9112's strict rules.
+//!
+//! httparse does the tokenising; this module adds what it leaves to the
+//! caller: CRLF-only line endings (bare LF only in lenient mode, bare CR
+//! never), the request-line and head size limits, `Host` rules, and the
+//! `Content-Length` / `Transfer-Encoding` checks of RFC 9112 §6. The parsed
+//! head shares the read buffer's memory: target and field values are
+//! `Bytes` slices of it, not copies.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+
+use crate::error::BadRequest;
+
+/// Limits and leniency for [`parse`]: the subset of `Config` it reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_request_line_bytes: usize,
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    pub lenient_line_endings: bool,
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    /// No body: neither `Content-Length` nor `Transfer-Encoding`, or a
+    /// `Content-Length` of zero.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head and what it says about the connection.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub parts: http::request::Parts,
+    pub framing: BodyFraming,
+    /// The client allows another request on this connection afterwards.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request.
+    pub expect_continue: bool,
+}
+
+/// Header fields parsed without heap allocation up to this many; a
+/// `max_headers` above it costs one allocation per request.
+const STACK_HEADERS: usize = 128;
+
+/// Parses one request head from the front of `buf`.
+///
+/// Returns `Ok(None)` while the head is incomplete and within its limits,
+/// leaving `buf` untouched (except that empty lines before the request
+/// line are discarded, as RFC 9112 §2.2 allows). On success the head's bytes
+/// are split off `buf`, which then starts at the body or the next request.
+///
+/// # Errors
+///
+/// The [`BadRequest`] kind the request is answered with. `buf` is left in an
+/// unspecified state: the connection is closing.
+pub(crate) fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, BadRequest> {
+    skip_leading_empty_lines(buf, limits.lenient_line_endings);
+    let Some(head_len) = find_head_end(buf) else {
+        check_partial_limits(buf, limits)?;
+        return Ok(None);
+    };
+    if head_len > limits.max_head_bytes {
+        return Err(BadRequest::HeadTooLarge);
+    }
+    check_line_endings(&buf[..head_len], limits.lenient_line_endings)?;
+    let request_line_len = memchr::memchr(b'\n', &buf[..head_len]).unwrap_or(head_len);
+    if request_line_len > limits.max_request_line_bytes {
+        return Err(BadRequest::RequestLineTooLong);
+    }
+    let bytes = buf.split_to(head_len).freeze();
+    if limits.max_headers <= STACK_HEADERS {
+        let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+        parse_complete(&bytes, &mut headers[..limits.max_headers])
+    } else {
+        let mut headers = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); limits.max_headers];
+        parse_complete(&bytes, &mut headers)
+    }
+    .map(Some)
+}
+
+/// True when `buf` starts with a complete head (a pipelined request that
+/// is already waiting). Leading empty lines are looked past, not removed.
+pub(crate) fn has_complete_head(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    find_head_end(&buf[start..]).is_some()
+}
+
+/// Drops the CRLFs (or, leniently, LFs) a client may send before a request
+/// line, e.g. after a body it miscounted (RFC 9112 §2.2).
+fn skip_leading_empty_lines(buf: &mut BytesMut, lenient: bool) {
+    let mut skip = 0;
+    loop {
+        match &buf[skip..] {
+            [b'\r', b'\n', ..] => skip += 2,
+            [b'\n', ..] if lenient => skip += 1,
+            _ => break,
+        }
+    }
+    if skip > 0 {
+        let _ = buf.split_to(skip);
+    }
+}
+
+/// Length of the head including its blank line, if the blank line has
+/// arrived. Any LF followed by LF or CRLF ends the head, so a head with bare
+/// LFs completes (and is then rejected or accepted by the line-ending check)
+/// instead of waiting for a CRLF CRLF that never comes.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    for lf in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(lf + 1..) {
+            Some([b'\n', ..]) => return Some(lf + 2),
+            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Limits that can be judged before the head is complete, so that a client
+/// sending an endless request line or head is answered at the limit rather
+/// than at the timeout.
+fn check_partial_limits(buf: &[u8], limits: &Limits) -> Result<(), BadRequest> {
+    let line_limit = limits.max_request_line_bytes;
+    match memchr::memchr(b'\n', buf) {
+        None if buf.len() > line_limit => return Err(BadRequest::RequestLineTooLong),
+        Some(lf) if lf > line_limit => return Err(BadRequest::RequestLineTooLong),
+        _ => {}
+    }
+    if buf.len() >= limits.max_head_bytes {
+        return Err(BadRequest::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// Every LF must follow a CR (unless lenient) and every CR must precede an
+/// LF (always): RFC 9112 §2.2. A bare CR could otherwise be read as a line
+/// break by one peer and as data by another (request smuggling).
+pub(crate) fn check_line_endings(head: &[u8], lenient: bool) -> Result<(), BadRequest> {
+    for i in memchr::memchr2_iter(b'\r', b'\n', head) {
+        if head[i] == b'\r' {
+            if head.get(i + 1) != Some(&b'\n') {
+                return Err(BadRequest::BareCarriageReturn);
+            }
+        } else if !lenient && (i == 0 || head[i - 1] != b'\r') {
+            return Err(BadRequest::BareLineFeed);
+        }
+    }
+    Ok(())
+}
+
+fn parse_complete<'b>(
+    bytes: &'b Bytes,
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Head, BadRequest> {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(bytes, headers) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // The blank line is in `bytes`, so a partial parse means httparse
+        // disagreed about where a line ended: a malformed field.
+        Ok(httparse::Status::Partial) => return Err(BadRequest::InvalidHeader),
+        Err(err) => return Err(classify_httparse_error(err, bytes)),
+    }
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(BadRequest::InvalidRequestLine);
+    };
+    let method =
+        Method::from_bytes(method.as_bytes()).map_err(|_| BadRequest::InvalidRequestLine)?;
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes()))
+        .map_err(|_| BadRequest::InvalidTarget)?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    for field in req.headers.iter() {
+        let name =
+            HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| BadRequest::InvalidHeader)?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+            .map_err(|_| BadRequest::InvalidHeader)?;
+        map.append(name, value);
+    }
+
+    let framing = body_framing(&map, version)?;
+    check_host(&map, version)?;
+    let keep_alive = wants_keep_alive(&map, version);
+    let expect_continue = version == Version::HTTP_11
+        && map
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = map;
+    let (parts, ()) = request.into_parts();
+    Ok(Head {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// httparse says which token was wrong; the request line's version decides
+/// between "malformed" (400) and "a version we do not speak" (505).
+fn classify_httparse_error(err: httparse::Error, head: &[u8]) -> BadRequest {
+    match err {
+        httparse::Error::Version if has_http_version_syntax(head) => BadRequest::UnsupportedVersion,
+        httparse::Error::Version | httparse::Error::Token | httparse::Error::Status => {
+            BadRequest::InvalidRequestLine
+        }
+        httparse::Error::TooManyHeaders => BadRequest::TooManyHeaders,
+        httparse::Error::NewLine => BadRequest::InvalidRequestLine,
+        _ => BadRequest::InvalidHeader,
+    }
+}
+
+/// True when the request line ends in `HTTP/<digits>[.<digits>]`: a real
+/// version, just not 1.0 or 1.1 (so 505, not 400).
+fn has_http_version_syntax(head: &[u8]) -> bool {
+    let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    let line = head[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&head[..line_end]);
+    let Some(space) = memchr::memrchr(b' ', line) else {
+        return false;
+    };
+    let Some(number) = line[space + 1..].strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    let (major, minor) = match memchr::memchr(b'.', number) {
+        Some(dot) => (&number[..dot], Some(&number[dot + 1..])),
+        None => (number, None),
+    };
+    let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    all_digits(major) && minor.is_none_or(all_digits)
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`; an HTTP/1.0
+/// request at most one.
+fn check_host(map: &HeaderMap, version: Version) -> Result<(), BadRequest> {
+    let mut hosts = map.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => Err(BadRequest::DuplicateHost),
+        (None, None) if version == Version::HTTP_11 => Err(BadRequest::MissingHost),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9112 §6.3, in the order it gives.
+fn body_framing(map: &HeaderMap, version: Version) -> Result<BodyFraming, BadRequest> {
+    let has_te = map.contains_key(TRANSFER_ENCODING);
+    let content_length = content_length(map)?;
+    if has_te {
+        if content_length.is_some() {
+            return Err(BadRequest::ContentLengthWithTransferEncoding);
+        }
+        if version == Version::HTTP_10 {
+            return Err(BadRequest::TransferEncodingInHttp10);
+        }
+        return transfer_codings(map).map(|()| BodyFraming::Chunked);
+    }
+    Ok(match content_length {
+        None | Some(0) => BodyFraming::Empty,
+        Some(n) => BodyFraming::Length(n),
+    })
+}
+
+/// All `Content-Length` values, comma lists included, must be the same
+/// decimal number (RFC 9110 §8.6 lets a recipient accept identical repeats).
+fn content_length(map: &HeaderMap) -> Result<Option<u64>, BadRequest> {
+    let mut found = None;
+    for value in map.get_all(CONTENT_LENGTH) {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_decimal(trim_ows(element)).ok_or(BadRequest::InvalidContentLength)?;
+            match found {
+                Some(previous) if previous != n => {
+                    return Err(BadRequest::ConflictingContentLength);
+                }
+                _ => found = Some(n),
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// The codings, across every `Transfer-Encoding` field, must end in exactly
+/// one `chunked` (else 400), and `chunked` must be the only coding: we do
+/// not decode gzip or deflate transfer codings (501, RFC 9112 §6.1).
+fn transfer_codings(map: &HeaderMap) -> Result<(), BadRequest> {
+    let codings = map
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(trim_ows)
+        .filter(|coding| !coding.is_empty());
+    let mut last_was_chunked = false;
+    let mut other_coding = false;
+    for coding in codings {
+        if last_was_chunked {
+            // Something follows `chunked` (maybe `chunked` again).
+            return Err(BadRequest::ChunkedNotFinal);
+        }
+        if coding.eq_ignore_ascii_case(b"chunked") {
+            last_was_chunked = true;
+        } else {
+            other_coding = true;
+        }
+    }
+    if !last_was_chunked {
+        Err(BadRequest::ChunkedNotFinal)
+    } else if other_coding {
+        Err(BadRequest::UnsupportedTransferCoding)
+    } else {
+        Ok(())
+    }
+}
+
+/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 closes
+/// it unless `Connection: keep-alive` (RFC 9112 §9.3).
+fn wants_keep_alive(map: &HeaderMap, version: Version) -> bool {
+    let mut close = false;
+    let mut keep_alive = false;
+    for value in map.get_all(CONNECTION) {
+        for option in value.as_bytes().split(|&b| b == b',').map(trim_ows) {
+            close |= option.eq_ignore_ascii_case(b"close");
+            keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    if close {
+        false
+    } else {
+        version == Version::HTTP_11 || keep_alive
+    }
+}
+
+/// Strips optional whitespace (SP / HTAB) from both ends.
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_request_line_bytes: 8 * 1024,
+        max_head_bytes: 64 * 1024,
+        max_headers: 100,
+        lenient_line_endings: false,
+    };
+
+    fn parse_all(input: &[u8]) -> Result<Option<Head>, BadRequest> {
+        parse(&mut BytesMut::from(input), &LIMITS)
+    }
+
+    fn rejected(input: &[u8]) -> BadRequest {
+        match parse_all(input) {
+            Err(bad) => bad,
+            Ok(head) => panic!("accepted {:?}: {head:?}", String::from_utf8_lossy(input)),
+        }
+    }
+
+    #[test]
+    fn parses_a_simple_get_and_leaves_the_rest() {
+        let mut buf = BytesMut::from(&b"GET /a?b HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nNEXT"[..]);
+        let head = parse(&mut buf, &LIMITS).unwrap().unwrap();
+        assert_eq!(head.parts.method, Method::GET);
+        assert_eq!(head.parts.uri, "/a?b");
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert_eq!(head.parts.headers["x-a"], "1");
+        assert_eq!(head.framing, BodyFraming::Empty);
+        assert!(head.keep_alive);
+        assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn every_split_point_is_incomplete_then_complete() {
+        let input = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+        let head_len = input.len() - 3;
+        for split in 0..head_len {
+            let mut buf = BytesMut::from(&input[..split]);
+            assert!(parse(&mut buf, &LIMITS).unwrap().is_none(), "split {split}");
+            buf.extend_from_slice(&input[split..]);
+            let head = parse(&mut buf, &LIMITS).unwrap().unwrap();
+            assert_eq!(head.framing, BodyFraming::Length(3), "split {split}");
+            assert_eq!(&buf[..], b"abc", "split {split}");
+        }
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let head = parse_all(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.parts.uri, "/");
+    }
+
+    #[test]
+    fn line_endings_are_strict_unless_lenient() {
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\nHost: x\n\n"),
+            BadRequest::BareLineFeed
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost: x\n\r\n"),
+            BadRequest::BareLineFeed
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n"),
+            BadRequest::BareCarriageReturn
+        );
+        let lenient = Limits {
+            lenient_line_endings: true,
+            ..LIMITS
+        };
+        let head = parse(
+            &mut BytesMut::from(&b"GET / HTTP/1.1\nHost: x\n\n"[..]),
+            &lenient,
+        );
+        assert!(head.unwrap().is_some());
+        let bare_cr = parse(
+            &mut BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\ry\n\n"[..]),
+            &lenient,
+        );
+        assert_eq!(bare_cr.unwrap_err(), BadRequest::BareCarriageReturn);
+    }
+
+    #[test]
+    fn malformed_fields_are_rejected() {
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
+            BadRequest::InvalidHeader
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n"),
+            BadRequest::InvalidHeader
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost: x\r\n: b\r\n\r\n"),
+            BadRequest::InvalidHeader
+        );
+        assert_eq!(
+            rejected(b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            BadRequest::InvalidRequestLine
+        );
+        assert_eq!(
+            rejected(b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            BadRequest::InvalidRequestLine
+        );
+    }
+
+    #[test]
+    fn versions_other_than_1_0_and_1_1() {
+        assert_eq!(
+            rejected(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            BadRequest::UnsupportedVersion
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.2\r\nHost: x\r\n\r\n"),
+            BadRequest::UnsupportedVersion
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/3\r\nHost: x\r\n\r\n"),
+            BadRequest::UnsupportedVersion
+        );
+        assert_eq!(
+            rejected(b"GET / HTTX/1.1\r\nHost: x\r\n\r\n"),
+            BadRequest::InvalidRequestLine
+        );
+        let head = parse_all(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.parts.version, Version::HTTP_10);
+        assert!(!head.keep_alive);
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(rejected(b"GET / HTTP/1.1\r\n\r\n"), BadRequest::MissingHost);
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            BadRequest::DuplicateHost
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+            BadRequest::DuplicateHost
+        );
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let ok = |h: &[u8]| {
+            let mut req = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            req.extend_from_slice(h);
+            req.extend_from_slice(b"\r\n");
+            parse_all(&req)
+        };
+        assert_eq!(
+            ok(b"Content-Length: 5\r\n").unwrap().unwrap().framing,
+            BodyFraming::Length(5)
+        );
+        assert_eq!(
+            ok(b"Content-Length: 5\r\nContent-Length: 5\r\n")
+                .unwrap()
+                .unwrap()
+                .framing,
+            BodyFraming::Length(5)
+        );
+        assert_eq!(
+            ok(b"Content-Length: 5, 5\r\n").unwrap().unwrap().framing,
+            BodyFraming::Length(5)
+        );
+        assert_eq!(
+            ok(b"Content-Length: 0\r\n").unwrap().unwrap().framing,
+            BodyFraming::Empty
+        );
+        assert_eq!(
+            ok(b"Content-Length: 5\r\nContent-Length: 6\r\n").unwrap_err(),
+            BadRequest::ConflictingContentLength
+        );
+        for bad in [
+            &b"-1"[..],
+            b"+5",
+            b"0x5",
+            b"",
+            b"5 5",
+            b"18446744073709551616",
+        ] {
+            let mut field = b"Content-Length: ".to_vec();
+            field.extend_from_slice(bad);
+            field.extend_from_slice(b"\r\n");
+            assert_eq!(
+                ok(&field).unwrap_err(),
+                BadRequest::InvalidContentLength,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn transfer_encoding_rules() {
+        let te = |version: &str, fields: &str| {
+            parse_all(format!("POST / {version}\r\nHost: x\r\n{fields}\r\n").as_bytes())
+        };
+        assert_eq!(
+            te("HTTP/1.1", "Transfer-Encoding: chunked\r\n")
+                .unwrap()
+                .unwrap()
+                .framing,
+            BodyFraming::Chunked
+        );
+        assert_eq!(
+            te("HTTP/1.1", "Transfer-Encoding: CHUNKED\r\n")
+                .unwrap()
+                .unwrap()
+                .framing,
+            BodyFraming::Chunked
+        );
+        assert_eq!(
+            te("HTTP/1.1", "Transfer-Encoding: gzip\r\n").unwrap_err(),
+            BadRequest::ChunkedNotFinal
+        );
+        assert_eq!(
+            te("HTTP/1.1", "Transfer-Encoding: chunked, gzip\r\n").unwrap_err(),
+            BadRequest::ChunkedNotFinal
+        );
+        assert_eq!(
+            te(
+                "HTTP/1.1",
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+            )
+            .unwrap_err(),
+            BadRequest::ChunkedNotFinal
+        );
+        assert_eq!(
+            te("HTTP/1.1", "Transfer-Encoding: gzip, chunked\r\n").unwrap_err(),
+            BadRequest::UnsupportedTransferCoding
+        );
+        assert_eq!(
+            te(
+                "HTTP/1.1",
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"
+            )
+            .unwrap_err(),
+            BadRequest::ContentLengthWithTransferEncoding
+        );
+        assert_eq!(
+            te("HTTP/1.0", "Transfer-Encoding: chunked\r\n").unwrap_err(),
+            BadRequest::TransferEncodingInHttp10
+        );
+    }
+
+    #[test]
+    fn connection_and_expect() {
+        let head = parse_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+        let head = parse_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep_alive);
+        let head = parse_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(head.expect_continue);
+    }
+
+    #[test]
+    fn limits_are_enforced_before_and_after_the_head_completes() {
+        let small = Limits {
+            max_request_line_bytes: 32,
+            max_head_bytes: 128,
+            max_headers: 2,
+            lenient_line_endings: false,
+        };
+        let long_line = format!("GET /{} HTTP/1.1", "a".repeat(40));
+        assert_eq!(
+            parse(&mut BytesMut::from(long_line.as_bytes()), &small).unwrap_err(),
+            BadRequest::RequestLineTooLong
+        );
+        let complete = format!("{long_line}\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            parse(&mut BytesMut::from(complete.as_bytes()), &small).unwrap_err(),
+            BadRequest::RequestLineTooLong
+        );
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}", "b".repeat(200));
+        assert_eq!(
+            parse(&mut BytesMut::from(big.as_bytes()), &small).unwrap_err(),
+            BadRequest::HeadTooLarge
+        );
+        let many = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
+        assert_eq!(
+            parse(&mut BytesMut::from(&many[..]), &small).unwrap_err(),
+            BadRequest::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn more_headers_than_the_stack_array_use_the_heap() {
+        let limits = Limits {
+            max_headers: 300,
+            ..LIMITS
+        };
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..200 {
+            req.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        let head = parse(&mut BytesMut::from(&req[..]), &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.parts.headers.len(), 201);
+    }
+}

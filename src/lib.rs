@@ -1,0 +1,97 @@
+//! hangup: an HTTP/1.1 server that knows when the client hung up.
+//!
+//! # The life of a request
+//!
+//! 1. [`Server`] accepts a connection and spawns one task for it
+//!    (`conn`). The task reads into a per-connection buffer until a complete
+//!    head is there.
+//! 2. `head` parses it with httparse into [`http`] types under RFC 9112's
+//!    strict rules; a malformed head is answered with a 4xx/5xx and a clean
+//!    close.
+//! 3. The task builds a [`Request`] (whose [`Body`] streams through the
+//!    `decode` module from the same buffer) and a [`ResponseWriter`], and
+//!    runs the [`Handler`] inside the task, raced against a watch on the
+//!    socket (`transport`, `disconnect`) that notices the client's FIN or
+//!    RST as it arrives, without consuming bytes.
+//! 4. The writer buffers body bytes (`response`) up to `write_buffer_bytes`
+//!    and decides framing when the head is committed.
+//! 5. When the handler returns, the task finishes the response (automatic
+//!    `Content-Length` if it all fit), drains an unread body, and serves the
+//!    next request, holding responses back while pipelined requests wait.
+//!
+//! A client that leaves is reported as [`Error::ClientGone`] with a
+//! [`Hangup`]: cause, phase, timing and the `buffered` / `written` /
+//! `acked` byte [`Counters`].
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod body;
+mod config;
+mod conn;
+mod date;
+mod decode;
+mod disconnect;
+mod error;
+mod exchange;
+mod handler;
+mod head;
+mod request;
+mod response;
+mod server;
+mod sys;
+mod transport;
+
+pub use body::Body;
+pub use config::{Config, ConfigBuilder, OnFin, OnHangup};
+pub use error::{
+    BadRequest, ConfigError, Counters, Detection, Error, Hangup, HangupCause, Phase, Result,
+};
+pub use handler::Handler;
+pub use request::Request;
+pub use response::ResponseWriter;
+pub use server::{Server, ShutdownHandle};
+
+/// The `http` crate, whose types this crate's API uses.
+pub use http;
+pub use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Entry points for fuzz targets and benchmarks only; not API.
+
+    use bytes::BytesMut;
+
+    use crate::error::BadRequest;
+
+    /// Parses one head with the default limits. Returns the bytes the head
+    /// occupied (leading empty lines included), `None` while incomplete.
+    pub fn parse_head(input: &[u8]) -> Result<Option<usize>, BadRequest> {
+        let config = crate::Config::default();
+        let limits = crate::head::Limits {
+            max_request_line_bytes: config.max_request_line_bytes,
+            max_head_bytes: config.max_head_bytes,
+            max_headers: config.max_headers,
+            lenient_line_endings: false,
+        };
+        let mut buf = BytesMut::from(input);
+        let head = crate::head::parse(&mut buf, &limits)?;
+        Ok(head.map(|_| input.len() - buf.len()))
+    }
+
+    /// Decodes a chunked body. Returns the data and the bytes consumed, or
+    /// `None` if the input ends inside the body.
+    pub fn decode_chunked(input: &[u8]) -> Result<Option<(Vec<u8>, usize)>, BadRequest> {
+        use crate::decode::{Decoded, Decoder};
+        let mut decoder = Decoder::new(crate::head::BodyFraming::Chunked, false, 64 * 1024);
+        let mut buf = BytesMut::from(input);
+        let mut data = Vec::new();
+        loop {
+            match decoder.decode(&mut buf, usize::MAX)? {
+                Decoded::Data(chunk) => data.extend_from_slice(&chunk),
+                Decoded::End => return Ok(Some((data, input.len() - buf.len()))),
+                Decoded::NeedMore => return Ok(None),
+            }
+        }
+    }
+}

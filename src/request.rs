@@ -1,0 +1,110 @@
+//! [`Request`]: the parsed head, the streamed [`Body`], the addresses, and
+//! the exchange's hang-up signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, Uri, Version};
+use tokio_util::sync::CancellationToken;
+
+use crate::body::Body;
+use crate::error::Hangup;
+use crate::exchange::Shared;
+
+/// One HTTP request, handed to the handler by value.
+#[derive(Debug)]
+pub struct Request {
+    parts: http::request::Parts,
+    body: Body,
+    shared: Arc<Shared>,
+    generation: u64,
+}
+
+impl Request {
+    pub(crate) fn new(
+        parts: http::request::Parts,
+        body: Body,
+        shared: Arc<Shared>,
+        generation: u64,
+    ) -> Self {
+        Request {
+            parts,
+            body,
+            shared,
+            generation,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// The request target as sent (origin form `/path?query` in practice).
+    pub fn uri(&self) -> &Uri {
+        &self.parts.uri
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    /// The header fields, in the order received (names lowercased).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// Typed extra data, for middleware.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.parts.extensions
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared.transport.remote_addr()
+    }
+
+    /// The server address the client connected to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.transport.local_addr()
+    }
+
+    /// The body, to read from.
+    pub fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
+    }
+
+    /// Splits off the body. The hang-up signal stays available through
+    /// [`ResponseWriter::hangup`](crate::ResponseWriter::hangup).
+    pub fn into_body(self) -> Body {
+        self.body
+    }
+
+    /// The head and the body, apart.
+    pub fn into_parts(self) -> (http::request::Parts, Body) {
+        (self.parts, self.body)
+    }
+
+    /// Resolves when the client hangs up: closes its side (FIN, unless
+    /// [`OnFin::Ignore`](crate::OnFin::Ignore)), resets, or stops reading.
+    /// Pending forever if it never does.
+    ///
+    /// Works while the handler has not read the body and while pipelined
+    /// requests wait: the server watches socket readiness, not bytes.
+    pub async fn hung_up(&self) -> Hangup {
+        self.shared.signal.hung_up(self.generation).await
+    }
+
+    /// The hang-up so far, without waiting.
+    pub fn hangup(&self) -> Option<Hangup> {
+        self.shared.signal.hangup(self.generation)
+    }
+
+    /// A token cancelled when the client hangs up (as
+    /// [`hung_up`](Self::hung_up) resolves), to pass down to work that
+    /// should stop with it.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.shared.signal.token(self.generation)
+    }
+}

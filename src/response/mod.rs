@@ -1,0 +1,620 @@
+//! [`ResponseWriter`], the handler-facing response API, and the buffering
+//! and framing rules behind it.
+//!
+//! # The life of a write
+//!
+//! 1. The handler calls [`write`](ResponseWriter::write). If the client is
+//!    already known gone, the call returns [`Error::ClientGone`] at once,
+//!    without a syscall, whatever the size.
+//! 2. If the bytes fit in the output buffer (`write_buffer_bytes`, 8 KiB by
+//!    default) they are copied there and the call returns: nothing reaches
+//!    the kernel yet.
+//! 3. If they do not fit, the head is *committed* (status and headers are
+//!    frozen and framing is decided: the handler's `Content-Length`, else
+//!    `chunked` on HTTP/1.1, else close-delimited on HTTP/1.0) and the
+//!    buffer and the new bytes go to the kernel in one vectored write, the
+//!    new bytes without being copied. The call returns when the kernel has
+//!    taken them all, so buffered bytes never run far ahead of the socket.
+//! 4. [`flush`](ResponseWriter::flush) commits the head and sends what is
+//!    buffered.
+//! 5. When the handler returns, the connection *finishes* the response: if
+//!    the head was never committed, the whole body is in the buffer and gets
+//!    an automatic `Content-Length`, head and body in one write; otherwise
+//!    the last chunk is sent. Pipelined responses are held back and written
+//!    together while the next request is already waiting in the read buffer.
+//!
+//! The writer decides when to flush; the connection decides only whether a
+//! finished response may wait for the next one (pipelining).
+
+pub(crate) mod encode;
+
+use std::future::poll_fn;
+use std::io::IoSlice;
+use std::sync::Arc;
+
+use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+
+use crate::error::{Detection, Error, Hangup, HangupCause, Phase, Result};
+use crate::exchange::{Expect, Shared};
+use encode::{CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHUNK, Persistence};
+
+/// Writes the response to one request: status, headers, then body bytes.
+///
+/// Handed to the handler by value. Status and headers can change until the
+/// head is committed (first flush, a write that overflows the buffer, or the
+/// handler returning); after that, changing them returns
+/// [`Error::HeadCommitted`]. See the module docs for the life of a write.
+///
+/// Dropping the writer (normally by returning from the handler) ends the
+/// response; the connection finishes it. Errors of that final flush are
+/// never dropped: they go into the exchange's outcome.
+#[derive(Debug)]
+pub struct ResponseWriter {
+    state: WriterState,
+    shared: Arc<Shared>,
+}
+
+/// Facts about the request that shape the response.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestFacts {
+    pub version: Version,
+    pub is_head: bool,
+    /// The client allows another request, and the server is not shutting
+    /// down.
+    pub keep_alive: bool,
+    pub generation: u64,
+}
+
+impl Default for RequestFacts {
+    fn default() -> Self {
+        RequestFacts {
+            version: Version::HTTP_11,
+            is_head: false,
+            keep_alive: false,
+            generation: 0,
+        }
+    }
+}
+
+/// Where the response head stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Commit {
+    /// Status and headers may still change.
+    #[default]
+    Pending,
+    /// The head is encoded (into `out`) with this framing.
+    Committed(Framing),
+}
+
+/// The response state the connection lends to a [`ResponseWriter`]. It
+/// lives as long as the connection; its buffers are reused.
+#[derive(Debug, Default)]
+pub(crate) struct WriterState {
+    /// Framed bytes queued for the socket ahead of `body`: the bytes of
+    /// earlier pipelined responses, then this response's head.
+    out: Vec<u8>,
+    /// How many bytes at the front of `out` belong to earlier responses.
+    earlier: usize,
+    /// This response's body bytes, not yet framed.
+    body: Vec<u8>,
+    status: StatusCode,
+    headers: HeaderMap,
+    commit: Commit,
+    request: RequestFacts,
+    /// Body bytes accepted from the handler.
+    buffered: u64,
+    /// Bytes of this response the kernel accepted.
+    written: u64,
+    /// Bytes of all responses on this connection the kernel accepted.
+    total_written: u64,
+    /// The connection must close after this response.
+    close_after: bool,
+    /// Body length for a HEAD response, whose body is counted, not kept.
+    virtual_body: u64,
+}
+
+impl WriterState {
+    /// Prepares for the next response. Buffers keep their capacity.
+    pub(crate) fn begin(&mut self, request: RequestFacts) {
+        debug_assert!(self.body.is_empty());
+        self.status = StatusCode::OK;
+        self.headers.clear();
+        self.commit = Commit::Pending;
+        self.request = request;
+        self.buffered = 0;
+        self.written = 0;
+        self.close_after = !request.keep_alive;
+        self.virtual_body = 0;
+    }
+
+    /// Bytes of earlier responses not yet written, and all bytes written on
+    /// the connection before them: the origin of this response's `acked`.
+    pub(crate) fn acked_origin(&self) -> u64 {
+        self.total_written + self.earlier as u64
+    }
+
+    /// True when framed bytes of finished responses wait in the buffer.
+    pub(crate) fn has_unsent_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub(crate) fn is_committed(&self) -> bool {
+        self.commit != Commit::Pending
+    }
+
+    pub(crate) fn must_close(&self) -> bool {
+        self.close_after
+    }
+
+    pub(crate) fn set_close(&mut self) {
+        self.close_after = true;
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (self.buffered, self.written)
+    }
+
+    /// Replaces an uncommitted response with a short plain-text error, for
+    /// a handler that failed or panicked, or a request that was rejected.
+    pub(crate) fn set_error_response(&mut self, status: StatusCode, reason: &str) {
+        debug_assert!(!self.is_committed());
+        self.status = status;
+        self.headers.clear();
+        self.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.body.clear();
+        self.virtual_body = 0;
+        if self.body_allowed() {
+            self.body.extend_from_slice(reason.as_bytes());
+            self.body.push(b'\n');
+        }
+        self.buffered = self.body.len() as u64;
+        self.close_after = true;
+    }
+
+    fn body_allowed(&self) -> bool {
+        !(self.status.is_informational()
+            || self.status == StatusCode::NO_CONTENT
+            || self.status == StatusCode::NOT_MODIFIED)
+    }
+
+    /// The handler's `Content-Length`, if it set a valid one. An invalid one
+    /// is ignored (automatic framing applies) and removed at commit.
+    fn declared_length(&self) -> Option<u64> {
+        match self.commit {
+            Commit::Committed(Framing::Length(n)) => Some(n),
+            Commit::Committed(_) => None,
+            Commit::Pending => self
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.trim().parse().ok()),
+        }
+    }
+
+    /// Freezes status and headers and encodes the head into `out`.
+    /// `at_finish`: the handler has returned, so the body is complete.
+    fn commit(&mut self, shared: &Shared, at_finish: bool) {
+        if self.is_committed() {
+            return;
+        }
+        // A `100 Continue` must not follow the final response head.
+        shared.resolve_expect(Expect::Skipped);
+        let http11 = self.request.version == Version::HTTP_11;
+        let framing = if !self.body_allowed() {
+            Framing::None
+        } else if let Some(n) = self.declared_length() {
+            Framing::Length(n)
+        } else if at_finish {
+            Framing::Length(self.buffered)
+        } else if http11 {
+            Framing::Chunked
+        } else {
+            Framing::CloseDelimited
+        };
+        if framing == Framing::CloseDelimited || wants_close(&self.headers) {
+            self.close_after = true;
+        }
+        let persistence = if self.close_after {
+            Persistence::Close
+        } else if http11 {
+            Persistence::KeepAlive
+        } else {
+            Persistence::KeepAliveHttp10
+        };
+        encode::head(
+            &mut self.out,
+            self.status,
+            &self.headers,
+            framing,
+            persistence,
+        );
+        self.commit = Commit::Committed(framing);
+    }
+
+    fn check_gone(&self, shared: &Shared) -> Result<()> {
+        if shared.signal.is_gone() {
+            if let Some(hangup) = shared.signal.hangup(self.request.generation) {
+                return Err(Error::ClientGone(hangup));
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts `data` as body bytes: see "the life of a write".
+    pub(crate) async fn write(&mut self, shared: &Shared, data: &[u8]) -> Result<()> {
+        self.check_gone(shared)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.body_allowed() {
+            return Err(Error::BodyNotAllowed(self.status));
+        }
+        let len = data.len() as u64;
+        if let Some(declared) = self.declared_length() {
+            let attempted = self.buffered + len;
+            if attempted > declared {
+                return Err(Error::ContentLengthExceeded {
+                    declared,
+                    attempted,
+                });
+            }
+        }
+        self.buffered += len;
+        shared.signal.set_counters(self.buffered, self.written);
+        let capacity = shared.config.write_buffer_bytes as u64;
+        if self.request.is_head {
+            // Counted for the automatic Content-Length, never sent.
+            self.virtual_body += len;
+            if !self.is_committed() && self.virtual_body > capacity {
+                self.commit(shared, false);
+                return self.send(shared, &[], Tail::None).await;
+            }
+            return Ok(());
+        }
+        if self.body.len() + data.len() <= capacity as usize {
+            self.body.extend_from_slice(data);
+            return Ok(());
+        }
+        self.commit(shared, false);
+        self.send(shared, data, Tail::ChunkEnd).await
+    }
+
+    /// Commits the head and sends everything buffered.
+    pub(crate) async fn flush(&mut self, shared: &Shared) -> Result<()> {
+        self.check_gone(shared)?;
+        self.commit(shared, false);
+        self.send(shared, &[], Tail::ChunkEnd).await
+    }
+
+    /// Ends the response after the handler returned. With `defer`, a
+    /// response whose head was not committed yet is framed into `out` and
+    /// left for the next flush (pipelining); otherwise it is sent now.
+    pub(crate) async fn finish(&mut self, shared: &Shared, defer: bool) -> Result<()> {
+        self.check_gone(shared)?;
+        let was_committed = self.is_committed();
+        if self.request.is_head && !was_committed {
+            self.buffered = self.virtual_body;
+        }
+        self.commit(shared, true);
+        let tail = match self.commit {
+            Commit::Committed(Framing::Chunked) => Tail::LastChunk,
+            _ => Tail::None,
+        };
+        if let Commit::Committed(Framing::Length(declared)) = self.commit {
+            let sent_body = if self.request.is_head {
+                declared
+            } else {
+                self.buffered
+            };
+            if sent_body < declared {
+                // The client would wait for bytes that never come.
+                self.close_after = true;
+            }
+        }
+        if defer && !was_committed {
+            self.out.extend_from_slice(&self.body);
+            self.body.clear();
+            self.earlier = self.out.len();
+            return Ok(());
+        }
+        self.send(shared, &[], tail).await
+    }
+
+    /// Sends `out`, the buffered body and `data` (framed as one chunk when
+    /// chunked), then `tail`, looping until the kernel took every byte.
+    async fn send(&mut self, shared: &Shared, data: &[u8], tail: Tail) -> Result<()> {
+        let chunked = self.commit == Commit::Committed(Framing::Chunked);
+        let chunk_len = (self.body.len() + data.len()) as u64;
+        let prefix = ChunkPrefix::new(chunk_len);
+        let (prefix, chunk_end): (&[u8], &[u8]) = match (chunked && chunk_len > 0, tail) {
+            (true, Tail::LastChunk) => (prefix.as_bytes(), CHUNK_END_AND_LAST_CHUNK),
+            (true, _) => (prefix.as_bytes(), CHUNK_END),
+            (false, Tail::LastChunk) => (&[], LAST_CHUNK),
+            (false, _) => (&[], &[]),
+        };
+        let body: &[u8] = if self.request.is_head {
+            &[]
+        } else {
+            &self.body
+        };
+        let data = if self.request.is_head { &[][..] } else { data };
+        let mut slices = [
+            IoSlice::new(&self.out),
+            IoSlice::new(prefix),
+            IoSlice::new(body),
+            IoSlice::new(data),
+            IoSlice::new(chunk_end),
+        ];
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut progress = Progress {
+            earlier: self.earlier,
+            written: self.written,
+            total_written: self.total_written,
+        };
+        let result = write_all(shared, &mut slices[..], total, &mut progress, self.buffered).await;
+        self.earlier = progress.earlier;
+        self.written = progress.written;
+        self.total_written = progress.total_written;
+        if result.is_ok() {
+            self.out.clear();
+            self.body.clear();
+            self.earlier = 0;
+        }
+        result
+    }
+
+    /// Sends framed bytes left in `out` by deferred (pipelined) responses.
+    pub(crate) async fn flush_unsent(&mut self, shared: &Shared) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(self.body.is_empty());
+        let mut slices = [IoSlice::new(&self.out)];
+        let total = self.out.len();
+        let mut progress = Progress {
+            earlier: self.earlier,
+            written: 0,
+            total_written: self.total_written,
+        };
+        let result = write_all(shared, &mut slices[..], total, &mut progress, 0).await;
+        self.total_written = progress.total_written;
+        self.out.clear();
+        self.earlier = 0;
+        result
+    }
+}
+
+/// What follows the body bytes of one send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Nothing (non-chunked, or a HEAD head-only send).
+    None,
+    /// CRLF after the chunk's data.
+    ChunkEnd,
+    /// CRLF, then the last chunk: the body is complete.
+    LastChunk,
+}
+
+/// Byte accounting across the writes of one send.
+struct Progress {
+    /// Bytes at the front still belonging to earlier responses.
+    earlier: usize,
+    written: u64,
+    total_written: u64,
+}
+
+/// Writes all of `slices` (`total` bytes). A write that makes no progress
+/// for `write_timeout` is a hang-up ([`HangupCause::WriteStalled`]); a
+/// failed write is one too ([`HangupCause::WriteFailed`]).
+async fn write_all(
+    shared: &Shared,
+    mut slices: &mut [IoSlice<'_>],
+    total: usize,
+    progress: &mut Progress,
+    buffered: u64,
+) -> Result<()> {
+    let mut remaining = total;
+    while remaining > 0 {
+        let write = poll_fn(|cx| shared.transport.poll_write_vectored(cx, slices));
+        let result = match tokio::time::timeout(shared.config.write_timeout, write).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                return Err(report_write_hangup(
+                    shared,
+                    HangupCause::WriteStalled,
+                    Detection::Timer,
+                    None,
+                ));
+            }
+        };
+        let n = match result {
+            Ok(0) => {
+                return Err(report_write_hangup(
+                    shared,
+                    HangupCause::WriteFailed,
+                    Detection::Write,
+                    None,
+                ));
+            }
+            Ok(n) => n,
+            Err(err) => {
+                return Err(match crate::disconnect::classify(&err, Detection::Write) {
+                    Some(cause) => {
+                        report_write_hangup(shared, cause, Detection::Write, err.raw_os_error())
+                    }
+                    None => Error::Io(err),
+                });
+            }
+        };
+        remaining -= n;
+        let for_earlier = n.min(progress.earlier);
+        progress.earlier -= for_earlier;
+        progress.written += (n - for_earlier) as u64;
+        progress.total_written += n as u64;
+        if progress.written > 0 {
+            shared.signal.mark_sending();
+        }
+        shared.signal.set_counters(buffered, progress.written);
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+fn report_write_hangup(
+    shared: &Shared,
+    cause: HangupCause,
+    detection: Detection,
+    errno: Option<i32>,
+) -> Error {
+    let acked = shared.transport.bytes_acked();
+    let hangup = shared
+        .signal
+        .report(cause, detection, Phase::Handling, errno, acked, true);
+    Error::ClientGone(hangup)
+}
+
+/// The handler asked to close the connection after this response.
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| crate::head::trim_ows(t).eq_ignore_ascii_case(b"close"))
+    })
+}
+
+impl ResponseWriter {
+    pub(crate) fn new(state: WriterState, shared: Arc<Shared>) -> Self {
+        ResponseWriter { state, shared }
+    }
+
+    /// The status to send (default `200 OK`).
+    pub fn status(&self) -> StatusCode {
+        self.state.status
+    }
+
+    /// Sets the status.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HeadCommitted`] once the head is committed; the status is
+    /// then unchanged.
+    pub fn set_status(&mut self, status: StatusCode) -> Result<()> {
+        if self.state.is_committed() {
+            return Err(Error::HeadCommitted);
+        }
+        self.state.status = status;
+        Ok(())
+    }
+
+    /// The response header fields set so far.
+    ///
+    /// The server adds `Date` (unless set), the framing field and
+    /// `Connection`; a `Transfer-Encoding` set here is ignored, a
+    /// `Content-Length` is honoured (see [`write`](Self::write)), and
+    /// `Connection: close` closes the connection after the response.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.state.headers
+    }
+
+    /// Mutable access to the header fields.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HeadCommitted`] once the head is committed.
+    pub fn headers_mut(&mut self) -> Result<&mut HeaderMap> {
+        if self.state.is_committed() {
+            return Err(Error::HeadCommitted);
+        }
+        Ok(&mut self.state.headers)
+    }
+
+    /// Sets one header field, replacing earlier values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HeadCommitted`] once the head is committed.
+    pub fn insert_header(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.headers_mut()?.insert(name, value);
+        Ok(())
+    }
+
+    /// True once status and headers are frozen.
+    pub fn is_committed(&self) -> bool {
+        self.state.is_committed()
+    }
+
+    /// Writes all of `data` to the body; returns `data.len()`, like Go's
+    /// `Write`: a partial write is always an error.
+    ///
+    /// Small writes are buffered; a write that does not fit commits the head
+    /// and sends buffer and `data` together (see the module docs). With a
+    /// `Content-Length` set, writing past it fails and sends nothing of
+    /// `data`. A HEAD response counts the bytes and discards them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ClientGone`] (at once if the client is already known gone),
+    /// [`Error::ContentLengthExceeded`], [`Error::BodyNotAllowed`] for
+    /// 1xx/204/304, [`Error::Io`] for other socket failures.
+    pub async fn write(&mut self, data: &[u8]) -> Result<usize> {
+        self.state.write(&self.shared, data).await?;
+        Ok(data.len())
+    }
+
+    /// Writes all of `data`; the same as [`write`](Self::write) without the
+    /// count.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    pub async fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.state.write(&self.shared, data).await
+    }
+
+    /// Commits the head and sends every buffered byte to the kernel. Returns
+    /// when the kernel has accepted them (which says nothing about the
+    /// client having received them: see [`Counters`](crate::Counters)).
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    pub async fn flush(&mut self) -> Result<()> {
+        self.state.flush(&self.shared).await
+    }
+
+    /// Body bytes accepted from the handler so far.
+    pub fn buffered(&self) -> u64 {
+        self.state.buffered
+    }
+
+    /// Bytes of this response (head, framing, body) the kernel accepted so
+    /// far. Not what the client received.
+    pub fn written(&self) -> u64 {
+        self.state.written
+    }
+
+    /// The hang-up of this exchange, if the client has left or closed its
+    /// side; does not wait.
+    pub fn hangup(&self) -> Option<Hangup> {
+        self.shared.signal.hangup(self.state.request.generation)
+    }
+
+    /// The request's method was HEAD: body bytes are counted, not sent.
+    pub fn is_head(&self) -> bool {
+        self.state.request.is_head
+    }
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        self.shared.writer_slot.put(std::mem::take(&mut self.state));
+    }
+}

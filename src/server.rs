@@ -1,0 +1,160 @@
+//! [`Server`]: bind, accept, one task per connection, graceful shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::conn::{Conn, ShutdownSignals};
+use crate::error::Result;
+use crate::handler::Handler;
+
+/// Pause after an accept error such as `EMFILE`, so a full fd table does
+/// not turn the accept loop into a busy loop; 100 ms is what hyper and
+/// mini-redis use.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// An HTTP/1.1 server: a listener, a [`Config`] and a [`Handler`].
+///
+/// ```no_run
+/// # async fn run() -> hangup::Result<()> {
+/// let server = hangup::Server::bind("127.0.0.1:3000", hangup::Config::default(), |_req, mut res: hangup::ResponseWriter| async move {
+///     res.write_all(b"Hello, World!").await
+/// })
+/// .await?;
+/// server.run().await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server<H> {
+    listener: TcpListener,
+    config: Config,
+    handler: Arc<H>,
+    shutdown: ShutdownHandle,
+}
+
+/// Stops a running [`Server`]; cheap to clone and send anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownHandle {
+    signals: ShutdownSignals,
+    grace_ms: Arc<AtomicU64>,
+}
+
+impl ShutdownHandle {
+    /// Starts a graceful shutdown: the server stops accepting, idle
+    /// keep-alive connections close at once, and in-flight requests may
+    /// finish their response (their connections then close) until `grace`
+    /// has passed; the rest are then closed, their handlers dropped and
+    /// their clients told of the hang-up cause
+    /// [`ServerShutdown`](crate::HangupCause::ServerShutdown).
+    /// [`Server::run`] returns once every connection is gone.
+    pub fn shutdown(&self, grace: Duration) {
+        let millis = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        self.grace_ms.store(millis, Ordering::Release);
+        self.signals.graceful.cancel();
+    }
+
+    /// True once [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.signals.graceful.is_cancelled()
+    }
+}
+
+impl<H: Handler> Server<H> {
+    /// Binds a listener to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if the address cannot be bound.
+    pub async fn bind(addr: impl ToSocketAddrs, config: Config, handler: H) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::from_listener(listener, config, handler))
+    }
+
+    /// Serves on a listener bound elsewhere.
+    pub fn from_listener(listener: TcpListener, config: Config, handler: H) -> Self {
+        Server {
+            listener,
+            config,
+            handler: Arc::new(handler),
+            shutdown: ShutdownHandle::default(),
+        }
+    }
+
+    /// The bound address (useful after binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if the socket cannot tell.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// A handle that shuts this server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Accepts and serves connections until shut down, then waits for every
+    /// connection to finish (see [`ShutdownHandle::shutdown`]).
+    ///
+    /// # Errors
+    ///
+    /// None today: accept errors (such as running out of file descriptors)
+    /// are logged and retried after a short pause.
+    pub async fn run(self) -> Result<()> {
+        let Server {
+            listener,
+            config,
+            handler,
+            shutdown,
+        } = self;
+        let tracker = TaskTracker::new();
+        let signals = shutdown.signals.clone();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = signals.graceful.cancelled() => break,
+            };
+            match accepted {
+                Ok((stream, remote_addr)) => {
+                    tracker.spawn(Conn::serve(
+                        stream,
+                        remote_addr,
+                        handler.clone(),
+                        config.clone(),
+                        signals.clone(),
+                    ));
+                }
+                Err(err) if is_transient_accept_error(&err) => {}
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed; pausing");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            }
+        }
+        drop(listener);
+        tracker.close();
+        let grace = Duration::from_millis(shutdown.grace_ms.load(Ordering::Acquire));
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            signals.force.cancel();
+            tracker.wait().await;
+        }
+        Ok(())
+    }
+}
+
+/// Errors about one connection that died in the backlog: not our problem.
+fn is_transient_accept_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}

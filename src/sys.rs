@@ -1,0 +1,65 @@
+//! The crate's only `unsafe` code: two raw socket calls that safe APIs do
+//! not offer. Everything here is small enough to check by eye.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
+use socket2::SockRef;
+use tokio::net::TcpStream;
+
+/// Reads once from the socket into `buf`'s spare capacity, bypassing
+/// tokio's readiness cache (see `transport::Transport::poll_read` for why).
+///
+/// Returns the number of bytes read; 0 means EOF (or no spare capacity).
+pub(crate) fn recv_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let n = SockRef::from(stream).recv(spare)?;
+    // SAFETY: `recv` returned n, so the kernel wrote n bytes into the first
+    // n slots of `spare` (socket2's contract for `recv`), and n cannot exceed
+    // `spare.len()`: those bytes are initialised, and `len + n` is within
+    // capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Bytes of data the peer's TCP stack has acknowledged on this socket since
+/// it was established (Linux `TCP_INFO.tcpi_bytes_acked`, kernel 4.1+).
+///
+/// `None` on other platforms, or when the kernel does not report it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn tcp_bytes_acked(stream: &TcpStream) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+
+    let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the fd is a live TCP socket owned by `stream` for the whole
+    // call; `info` points to writable memory of `len` bytes, and the kernel
+    // writes at most `len` bytes and stores the length it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let acked_end =
+        std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + std::mem::size_of::<u64>();
+    if rc != 0 || (len as usize) < acked_end {
+        return None;
+    }
+    // SAFETY: the struct was zero-initialised (every field is an integer, for
+    // which zero is valid) and the kernel overwrote a prefix of it.
+    let info = unsafe { info.assume_init() };
+    Some(info.tcpi_bytes_acked)
+}
+
+/// Not available here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn tcp_bytes_acked(_stream: &TcpStream) -> Option<u64> {
+    None
+}
