@@ -1,0 +1,118 @@
+//! Response framing: automatic Content-Length, chunked, close-delimited,
+//! explicit Content-Length, bodiless responses.
+
+use hangup::http::{HeaderValue, StatusCode, header};
+use hangup::{Config, Error, Request, ResponseWriter};
+
+use crate::support::*;
+
+fn config_with_buffer(bytes: usize) -> Config {
+    Config::builder().write_buffer_bytes(bytes).build().unwrap()
+}
+
+/// Writes `n` bytes of `x` in pieces of `piece` bytes.
+async fn write_n(response: &mut ResponseWriter, n: usize, piece: usize) -> hangup::Result<()> {
+    let data = vec![b'x'; piece];
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(piece);
+        response.write_all(&data[..take]).await?;
+        left -= take;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn body_that_fits_the_buffer_gets_content_length() {
+    let server = spawn(
+        config_with_buffer(1024),
+        |_req: Request, mut res: ResponseWriter| async move { write_n(&mut res, 1024, 100).await },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream_write(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-length"), Some("1024"));
+    assert_eq!(response.header("transfer-encoding"), None);
+    assert_eq!(response.body.len(), 1024);
+}
+
+#[tokio::test]
+async fn body_past_the_buffer_goes_chunked_on_http11_and_close_delimited_on_http10() {
+    let handler =
+        |_req: Request, mut res: ResponseWriter| async move { write_n(&mut res, 1025, 100).await };
+    let server = spawn(config_with_buffer(1024), handler).await;
+
+    let mut stream = connect(server.addr).await;
+    stream_write(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(response.header("content-length"), None);
+    assert!(response.complete);
+    assert_eq!(response.body, vec![b'x'; 1025]);
+
+    let raw = raw_exchange(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let responses = parse_responses(&raw, &[false]);
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    assert_eq!(responses[0].header("transfer-encoding"), None);
+    assert_eq!(responses[0].body, vec![b'x'; 1025]);
+}
+
+#[tokio::test]
+async fn explicit_content_length_is_honoured_and_overrun_is_an_error() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.insert_header(header::CONTENT_LENGTH, HeaderValue::from_static("5"))?;
+        res.write_all(b"abc").await?;
+        match res.write_all(b"def").await {
+            Err(Error::ContentLengthExceeded {
+                declared: 5,
+                attempted: 6,
+            }) => {}
+            other => panic!("expected ContentLengthExceeded, got {other:?}"),
+        }
+        res.write_all(b"de").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream_write(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.header("content-length"), Some("5"));
+    assert_eq!(response.body, b"abcde");
+}
+
+#[tokio::test]
+async fn head_and_bodiless_statuses_carry_no_body() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        if req.uri().path() == "/204" {
+            res.set_status(StatusCode::NO_CONTENT)?;
+            assert!(matches!(
+                res.write_all(b"x").await,
+                Err(Error::BodyNotAllowed(_))
+            ));
+            return Ok(());
+        }
+        res.write_all(b"hello").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream_write(&mut stream, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let head = read_response(&mut stream, true).await;
+    assert_eq!(
+        head.header("content-length"),
+        Some("5"),
+        "HEAD reports the GET length"
+    );
+    stream_write(&mut stream, &get("/204")).await;
+    let no_content = read_response(&mut stream, false).await;
+    assert_eq!(no_content.status, 204);
+    assert_eq!(no_content.header("content-length"), None);
+    // The connection is still usable and in sync.
+    stream_write(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.body, b"hello");
+}
+
+async fn stream_write(stream: &mut tokio::net::TcpStream, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(bytes).await.expect("write");
+}

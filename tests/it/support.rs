@@ -1,0 +1,271 @@
+//! Test support: a server on 127.0.0.1:0 and raw-socket clients.
+//!
+//! Everything here talks raw bytes over real sockets; nothing is mocked.
+//! Every wait is bounded by [`LIMIT`] so a broken server fails a test
+//! instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hangup::{Config, Handler, Server, ShutdownHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// Upper bound on any single wait in a test.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// A running server; shut down (with no grace) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: ShutdownHandle,
+    pub task: Option<JoinHandle<hangup::Result<()>>>,
+}
+
+impl TestServer {
+    /// Shuts down with `grace` and waits for `run` to return.
+    pub async fn stop(mut self, grace: Duration) {
+        self.shutdown.shutdown(grace);
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(LIMIT, task)
+                .await
+                .expect("server did not stop in time")
+                .expect("server task panicked")
+                .expect("server returned an error");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.shutdown(Duration::ZERO);
+    }
+}
+
+/// Starts `handler` on 127.0.0.1 with `config`.
+pub async fn spawn<H: Handler>(config: Config, handler: H) -> TestServer {
+    let server = Server::bind("127.0.0.1:0", config, handler)
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("local_addr");
+    let shutdown = server.shutdown_handle();
+    let task = tokio::spawn(server.run());
+    TestServer {
+        addr,
+        shutdown,
+        task: Some(task),
+    }
+}
+
+/// Starts `handler` with the default config.
+pub async fn spawn_default<H: Handler>(handler: H) -> TestServer {
+    spawn(Config::default(), handler).await
+}
+
+/// Connects to `addr`.
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    tokio::time::timeout(LIMIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect")
+}
+
+/// Sends `request` and reads until the server closes the connection.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = connect(addr).await;
+    stream.write_all(request).await.expect("write request");
+    read_to_close(&mut stream).await
+}
+
+/// Reads until EOF (or a reset); panics after [`LIMIT`].
+pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tokio::time::timeout(LIMIT, stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "server did not close the connection; got so far: {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return out,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// True when the server closes the connection (EOF or reset) within
+/// `within`, with no further bytes.
+pub async fn closes_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+/// One parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// `chunked` bodies: true when the terminating chunk arrived.
+    pub complete: bool,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Parses every response in `bytes` (a keep-alive or pipelined stream that
+/// has ended). `head_request[i]` says whether response i answers a HEAD.
+pub fn parse_responses(mut bytes: &[u8], head_request: &[bool]) -> Vec<Response> {
+    let mut responses = Vec::new();
+    while !bytes.is_empty() {
+        let is_head = head_request.get(responses.len()).copied().unwrap_or(false);
+        let (response, used) = parse_one(bytes, is_head).unwrap_or_else(|| {
+            panic!(
+                "incomplete response in {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        });
+        responses.push(response);
+        bytes = &bytes[used..];
+    }
+    responses
+}
+
+/// Parses one response from the front of `bytes`; `None` if incomplete.
+/// A body without length runs to the end of `bytes`.
+pub fn parse_one(bytes: &[u8], is_head: bool) -> Option<(Response, usize)> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut fields);
+    let head_len = match parsed.parse(bytes).expect("malformed response head") {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return None,
+    };
+    let status = parsed.code.expect("status");
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+        complete: true,
+    };
+    let rest = &bytes[head_len..];
+    if is_head || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some((response, head_len));
+    }
+    if let Some(length) = response.header("content-length") {
+        let length: usize = length.parse().expect("content-length");
+        if rest.len() < length {
+            return None;
+        }
+        response.body = rest[..length].to_vec();
+        return Some((response, head_len + length));
+    }
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
+        let mut at = 0;
+        loop {
+            let Some(line_end) = find(&rest[at..], b"\r\n") else {
+                response.complete = false;
+                return Some((response, bytes.len()));
+            };
+            let size_text = std::str::from_utf8(&rest[at..at + line_end]).expect("chunk size");
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .expect("hex chunk size");
+            at += line_end + 2;
+            if size == 0 {
+                // Trailer section: up to the blank line.
+                let end = find(&rest[at..], b"\r\n")?;
+                let mut trailer_at = at;
+                let mut line = end;
+                while line != 0 {
+                    trailer_at += line + 2;
+                    line = find(&rest[trailer_at..], b"\r\n")?;
+                }
+                return Some((response, head_len + trailer_at + 2));
+            }
+            if rest.len() < at + size + 2 {
+                response
+                    .body
+                    .extend_from_slice(&rest[at..rest.len().min(at + size)]);
+                response.complete = false;
+                return Some((response, bytes.len()));
+            }
+            response.body.extend_from_slice(&rest[at..at + size]);
+            at += size + 2;
+        }
+    }
+    response.body = rest.to_vec();
+    Some((response, bytes.len()))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads exactly one response from a keep-alive stream (which stays open).
+pub async fn read_response(stream: &mut TcpStream, is_head: bool) -> Response {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some((response, used)) = parse_one(&bytes, is_head) {
+            // A body with no length ends only at close: only complete if so.
+            let delimited = is_head
+                || response.header("content-length").is_some()
+                || response.header("transfer-encoding").is_some()
+                || [204, 304].contains(&response.status);
+            if delimited && response.complete {
+                assert_eq!(used, bytes.len(), "unexpected bytes after the response");
+                return response;
+            }
+        }
+        match tokio::time::timeout(LIMIT, stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "no complete response in time; got {:?}",
+                String::from_utf8_lossy(&bytes)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return parse_one(&bytes, is_head)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "connection closed mid-response: {:?}",
+                            String::from_utf8_lossy(&bytes)
+                        )
+                    })
+                    .0;
+            }
+            Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A `GET` for `path` with a Host field.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+}
