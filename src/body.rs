@@ -56,8 +56,6 @@ pub(crate) struct BodyState {
     /// A chunk partly consumed by `AsyncRead`.
     pending: Bytes,
     generation: u64,
-    /// Bytes of body data handed out or discarded.
-    consumed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +84,6 @@ impl BodyState {
             continue_sent: 0,
             pending: Bytes::new(),
             generation,
-            consumed: 0,
         }
     }
 
@@ -94,11 +91,6 @@ impl BodyState {
     /// connection cannot be reused.
     pub(crate) fn is_failed(&self) -> bool {
         self.failed.is_some()
-    }
-
-    /// Body bytes handed out or discarded so far.
-    pub(crate) fn consumed(&self) -> u64 {
-        self.consumed
     }
 
     /// The next chunk of body data, `None` at the end.
@@ -115,10 +107,7 @@ impl BodyState {
                 Err(bad) => {
                     self.failed = Some(Failure::Bad(bad));
                 }
-                Ok(Decoded::Data(data)) => {
-                    self.consumed += data.len() as u64;
-                    return Poll::Ready(Ok(Some(data)));
-                }
+                Ok(Decoded::Data(data)) => return Poll::Ready(Ok(Some(data))),
                 Ok(Decoded::End) => return Poll::Ready(Ok(None)),
                 Ok(Decoded::NeedMore) => ready!(self.poll_fill(cx, shared))?,
             }

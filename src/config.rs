@@ -17,10 +17,13 @@
 //! | [`on_fin`](ConfigBuilder::on_fin) | [`OnFin::Notify`] | the client may still read; the handler is told at once and decides |
 //! | [`on_hangup`](ConfigBuilder::on_hangup) | [`OnHangup::Notify`] | handlers decide; cancelling is one setting away |
 //! | [`socket_watch`](ConfigBuilder::socket_watch) | on | off makes a conventional server that only sees write errors |
+//! | [`ack_wait`](ConfigBuilder::ack_wait) | 250 ms | an outcome waits this long for the client's TCP to acknowledge the response |
+//! | [`on_outcome`](ConfigBuilder::on_outcome) | none | a hook for every [`Outcome`] (tests, metrics, the lab) |
 
 use std::time::Duration;
 
 use crate::error::{ConfigError, Error};
+use crate::outcome::{Outcome, OutcomeHook};
 
 const KIB: usize = 1024;
 
@@ -71,6 +74,8 @@ pub struct Config {
     pub(crate) on_fin: OnFin,
     pub(crate) on_hangup: OnHangup,
     pub(crate) socket_watch: bool,
+    pub(crate) ack_wait: Duration,
+    pub(crate) outcome_hook: Option<OutcomeHook>,
 }
 
 impl Default for Config {
@@ -91,6 +96,8 @@ impl Default for Config {
             on_fin: OnFin::Notify,
             on_hangup: OnHangup::Notify,
             socket_watch: true,
+            ack_wait: Duration::from_millis(250),
+            outcome_hook: None,
         }
     }
 }
@@ -256,6 +263,25 @@ impl ConfigBuilder {
         self
     }
 
+    /// Longest an [`Outcome`] (and its access-log line) waits, after the
+    /// response's last byte reached the kernel, for the client's TCP to
+    /// acknowledge everything. Default: 250 ms: on a LAN or loopback the
+    /// acknowledgement takes microseconds, a delayed ACK up to 40 ms. An
+    /// outcome that is final before then is marked
+    /// [`in_flight`](Outcome::in_flight). Zero logs at once.
+    pub fn ack_wait(&mut self, wait: Duration) -> &mut Self {
+        self.config.ack_wait = wait;
+        self
+    }
+
+    /// Calls `hook` with every [`Outcome`], once it is final: exactly once
+    /// per request that reached a handler. Runs on the connection's task:
+    /// keep it short. Default: none.
+    pub fn on_outcome(&mut self, hook: impl Fn(&Outcome) + Send + Sync + 'static) -> &mut Self {
+        self.config.outcome_hook = Some(OutcomeHook(std::sync::Arc::new(hook)));
+        self
+    }
+
     /// Checks every setting and returns the finished [`Config`].
     ///
     /// # Errors
@@ -313,7 +339,8 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_setting() {
-        let cases: [(&str, fn(&mut ConfigBuilder)); 5] = [
+        type Setter = fn(&mut ConfigBuilder);
+        let cases: [(&str, Setter); 5] = [
             ("write_buffer_bytes", |b| {
                 b.write_buffer_bytes(0);
             }),

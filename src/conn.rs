@@ -15,12 +15,13 @@
 //! watch only looks at readiness, so bytes of an unread body or of
 //! pipelined requests stay where they are.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
@@ -30,10 +31,11 @@ use tokio_util::sync::CancellationToken;
 use crate::body::{Body, BodyState, READ_RESERVE_BYTES};
 use crate::config::{Config, OnFin, OnHangup};
 use crate::decode::{Decoded, Decoder};
-use crate::error::{BadRequest, Detection, HangupCause, Phase};
+use crate::error::{BadRequest, Counters, Detection, HangupCause, Phase};
 use crate::exchange::{Expect, Shared};
 use crate::handler::Handler;
 use crate::head::{self, BodyFraming, Head, Limits};
+use crate::outcome::{ConnectionGuard, Metrics, Outcome, is_access_log_enabled, log_access};
 use crate::request::Request;
 use crate::response::{RequestFacts, ResponseWriter, WriterState};
 use crate::transport::{PeerEvent, Transport};
@@ -42,6 +44,11 @@ use crate::transport::{PeerEvent, Transport};
 /// before the task yields to others: bounds one client's hold on a worker.
 /// 64: deeper than any pipelining benchmark (16), so it rarely triggers.
 const MAX_REQUESTS_BEFORE_YIELD: u32 = 64;
+
+/// How often a connection waiting for its next request re-reads
+/// `TCP_INFO` while outcomes wait for acknowledgements. 5 ms: well under
+/// `ack_wait`, and a delayed ACK is up to 40 ms.
+const ACK_POLL: Duration = Duration::from_millis(5);
 
 /// How the handler's run ended.
 enum Handled {
@@ -71,8 +78,30 @@ pub(crate) struct ShutdownSignals {
     pub force: CancellationToken,
 }
 
+/// The exchange in progress, for its outcome.
+struct InProgress {
+    method: Method,
+    uri: http::Uri,
+    started: Instant,
+    origin: u64,
+    generation: u64,
+}
+
+/// A finished response whose outcome waits for the client's
+/// acknowledgements: its bytes are `origin..end` of the connection's stream.
+struct Settling {
+    outcome: Outcome,
+    origin: u64,
+    end: u64,
+    deadline: Instant,
+}
+
 pub(crate) struct Conn<H> {
     shared: Arc<Shared>,
+    metrics: Metrics,
+    _open: ConnectionGuard,
+    current: Option<InProgress>,
+    settling: VecDeque<Settling>,
     handler: Arc<H>,
     shutdown: ShutdownSignals,
     /// The read buffer between exchanges (lent to the `Body` during one).
@@ -93,6 +122,7 @@ impl<H: Handler> Conn<H> {
         handler: Arc<H>,
         config: Config,
         shutdown: ShutdownSignals,
+        metrics: Metrics,
     ) {
         let transport = match Transport::new(stream, remote_addr) {
             Ok(transport) => transport,
@@ -104,6 +134,10 @@ impl<H: Handler> Conn<H> {
         let deadline = Instant::now() + config.header_read_timeout;
         let conn = Conn {
             shared: Arc::new(Shared::new(transport, config)),
+            _open: metrics.connection_opened(),
+            metrics,
+            current: None,
+            settling: VecDeque::new(),
             handler,
             shutdown: shutdown.clone(),
             buf: BytesMut::new(),
@@ -116,8 +150,7 @@ impl<H: Handler> Conn<H> {
         tokio::select! {
             () = conn.run() => {}
             () = shutdown.force.cancelled() => {
-                let acked = shared.transport.bytes_acked();
-                shared.signal.report(HangupCause::ServerShutdown, Detection::Timer, Phase::Handling, None, acked, true);
+                report_shutdown(&shared);
                 shared.transport.shutdown_write();
             }
         }
@@ -169,7 +202,10 @@ impl<H: Handler> Conn<H> {
             .reset((Instant::now() + first_wait).into());
         loop {
             match head::parse(&mut self.buf, &limits) {
-                Ok(Some(head)) => return Ok(head),
+                Ok(Some(head)) => {
+                    self.settle(false);
+                    return Ok(head);
+                }
                 Err(bad) => return Err(Ending::Reject(bad)),
                 Ok(None) => {}
             }
@@ -183,9 +219,14 @@ impl<H: Handler> Conn<H> {
                 .shared
                 .transport
                 .read(&mut self.buf, READ_RESERVE_BYTES);
+            let settling = !self.settling.is_empty();
             let result = tokio::select! {
                 biased;
                 result = read => result,
+                () = tokio::time::sleep(ACK_POLL), if settling => {
+                    self.settle(false);
+                    continue;
+                }
                 () = &mut self.timer => {
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
                     return Err(if idle { Ending::Clean } else { Ending::Close });
@@ -200,6 +241,10 @@ impl<H: Handler> Conn<H> {
                 }
                 Ok(_) if idle => {
                     idle = false;
+                    // The first request's deadline counts from the accept.
+                    if self.served == 0 {
+                        continue;
+                    }
                     let deadline = Instant::now() + self.shared.config.header_read_timeout;
                     self.timer.as_mut().reset(deadline.into());
                 }
@@ -208,13 +253,31 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// Runs one request/response exchange. Returns whether the connection
-    /// may serve another request.
+    /// Runs one request/response exchange and records its outcome. Returns
+    /// whether the connection may serve another request.
     async fn exchange(&mut self, head: Head) -> bool {
+        self.metrics.request_started();
+        let started = Instant::now();
+        let origin = self.writer.acked_origin();
+        let generation = self.shared.signal.reset(started, origin);
+        self.current = Some(InProgress {
+            method: head.parts.method.clone(),
+            uri: head.parts.uri.clone(),
+            started,
+            origin,
+            generation,
+        });
+        let keep_alive = self.respond(head, generation).await;
+        if let Some(current) = self.current.take() {
+            self.conclude(current);
+        }
+        keep_alive
+    }
+
+    /// Serves one request: handler, finish, drain.
+    async fn respond(&mut self, head: Head, generation: u64) -> bool {
         let shared = self.shared.clone();
         let config = &shared.config;
-        let started = Instant::now();
-        let generation = shared.signal.reset(started, self.writer.acked_origin());
         let is_head = head.parts.method == Method::HEAD;
         let version = head.parts.version;
         self.writer.begin(RequestFacts {
@@ -258,6 +321,9 @@ impl<H: Handler> Conn<H> {
         self.buf = buf;
         let mut decoder = decoder;
 
+        if self.writer.is_aborted() {
+            return false;
+        }
         let error = match handled {
             Handled::Returned(Ok(())) => None,
             Handled::Returned(Err(err)) => {
@@ -292,6 +358,11 @@ impl<H: Handler> Conn<H> {
             return false;
         }
 
+        if !decoder.is_done() && !self.can_drain(&decoder) {
+            // Decided before the head is committed, so that the response
+            // says `connection: close`.
+            self.writer.set_close();
+        }
         let defer =
             !self.writer.must_close() && decoder.is_done() && head::has_complete_head(&self.buf);
         if self.writer.finish(&shared, defer).await.is_err() || self.writer.must_close() {
@@ -299,11 +370,6 @@ impl<H: Handler> Conn<H> {
         }
         if decoder.is_done() {
             return true;
-        }
-        if shared.expect() == Expect::Pending {
-            // The client still waits for `100 Continue` and has sent no
-            // body: closing is cheaper than inviting it (RFC 9110 §10.1.1).
-            return false;
         }
         self.drain(&mut decoder).await
     }
@@ -349,6 +415,18 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+    }
+
+    /// Whether an unread body remainder may be drained to keep the
+    /// connection. Not when the client still waits for a `100 Continue`
+    /// that was never sent (it may never send the body: RFC 9110 §10.1.1),
+    /// nor when the known remainder exceeds `max_drain_bytes`.
+    fn can_drain(&self, decoder: &Decoder) -> bool {
+        let continue_unsent = matches!(self.shared.expect(), Expect::Pending | Expect::Skipped);
+        let too_long = decoder
+            .known_remaining()
+            .is_some_and(|n| n > self.shared.config.max_drain_bytes);
+        !continue_unsent && !too_long
     }
 
     /// Reads and discards the rest of a body the handler did not read, up
@@ -412,7 +490,7 @@ impl<H: Handler> Conn<H> {
     /// a response the client has not read yet.
     async fn close(mut self) {
         let shared = self.shared.clone();
-        if shared.signal.is_gone() {
+        if shared.signal.is_gone() || self.writer.is_aborted() {
             return;
         }
         if self.writer.flush_unsent(&shared).await.is_err() {
@@ -435,5 +513,131 @@ impl<H: Handler> Conn<H> {
             }
         };
         let _ = tokio::time::timeout(config.linger_timeout, linger).await;
+    }
+}
+
+/// Reports the grace period's end as the exchange's hang-up.
+fn report_shutdown(shared: &Shared) -> crate::Hangup {
+    let acked = shared.transport.bytes_acked();
+    shared.signal.report(
+        HangupCause::ServerShutdown,
+        Detection::Timer,
+        Phase::Handling,
+        None,
+        acked,
+        true,
+    )
+}
+
+impl<H> Conn<H> {
+    /// Builds the outcome of the exchange that just ended and queues it
+    /// until the client acknowledged the response, or emits it at once when
+    /// nobody wants acknowledged bytes (no access log, no hook).
+    fn conclude(&mut self, current: InProgress) {
+        let writer = &self.writer;
+        let outcome = Outcome {
+            remote_addr: self.shared.transport.remote_addr(),
+            method: current.method,
+            uri: current.uri,
+            intended_status: writer.status(),
+            counters: Counters {
+                buffered: writer.buffered(),
+                written: writer.written(),
+                acked: None,
+            },
+            duration: current.started.elapsed(),
+            hangup: self.shared.signal.hangup(current.generation),
+            complete: writer.is_complete(),
+            in_flight: false,
+        };
+        let config = &self.shared.config;
+        if config.outcome_hook.is_none() && !is_access_log_enabled() {
+            self.emit(&outcome);
+            return;
+        }
+        self.settling.push_back(Settling {
+            outcome,
+            origin: current.origin,
+            end: current.origin + writer.produced(),
+            deadline: Instant::now() + config.ack_wait,
+        });
+    }
+
+    /// Emits the queued outcomes whose bytes the client acknowledged, whose
+    /// `ack_wait` ran out, or all of them with `force`. Reads `TCP_INFO`
+    /// once.
+    fn settle(&mut self, force: bool) {
+        if self.settling.is_empty() {
+            return;
+        }
+        let total_acked = self.shared.transport.bytes_acked();
+        let total_written = self.writer.total_written();
+        let now = Instant::now();
+        while let Some(front) = self.settling.front() {
+            let acked_all = total_acked.is_none_or(|acked| acked >= front.end);
+            if !(acked_all || force || now >= front.deadline) {
+                break;
+            }
+            let Some(Settling {
+                mut outcome,
+                origin,
+                end,
+                ..
+            }) = self.settling.pop_front()
+            else {
+                break;
+            };
+            let written = total_written.min(end).saturating_sub(origin);
+            let acked = total_acked.map(|acked| acked.min(end).saturating_sub(origin).min(written));
+            outcome.counters.written = written;
+            outcome.counters.acked = acked;
+            outcome.in_flight = acked.is_some_and(|acked| acked < written);
+            self.emit(&outcome);
+        }
+    }
+
+    fn emit(&self, outcome: &Outcome) {
+        self.metrics.record(outcome);
+        if is_access_log_enabled() {
+            log_access(outcome);
+        }
+        if let Some(hook) = &self.shared.config.outcome_hook {
+            (hook.0)(outcome);
+        }
+    }
+}
+
+/// Every exchange ends in exactly one outcome, even when the task is
+/// dropped mid-exchange (forced shutdown): emit what is left.
+impl<H> Drop for Conn<H> {
+    fn drop(&mut self) {
+        if let Some(current) = self.current.take() {
+            if self.shared.signal.hangup(current.generation).is_none() {
+                report_shutdown(&self.shared);
+            }
+            let (buffered, written) = self.shared.signal.counters();
+            let outcome = Outcome {
+                remote_addr: self.shared.transport.remote_addr(),
+                method: current.method,
+                uri: current.uri,
+                intended_status: StatusCode::OK,
+                counters: Counters {
+                    buffered,
+                    written,
+                    acked: None,
+                },
+                duration: current.started.elapsed(),
+                hangup: self.shared.signal.hangup(current.generation),
+                complete: false,
+                in_flight: false,
+            };
+            self.settling.push_back(Settling {
+                outcome,
+                origin: current.origin,
+                end: current.origin + written,
+                deadline: Instant::now(),
+            });
+        }
+        self.settle(true);
     }
 }

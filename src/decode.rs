@@ -322,6 +322,9 @@ pub(crate) fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
+    /// Body, bytes left after it, trailers.
+    type Decoded3 = (Vec<u8>, Vec<u8>, Option<HeaderMap>);
+
     /// Feeds `input` in pieces split at `split`, collecting data until the
     /// end; returns the body and what is left in the buffer.
     fn decode_split(
@@ -329,7 +332,7 @@ mod tests {
         input: &[u8],
         split: usize,
         lenient: bool,
-    ) -> Result<(Vec<u8>, Vec<u8>, Option<HeaderMap>), BadRequest> {
+    ) -> Result<Decoded3, BadRequest> {
         let mut decoder = Decoder::new(framing, lenient, 1024);
         let mut buf = BytesMut::from(&input[..split]);
         let mut rest = &input[split..];

@@ -60,6 +60,9 @@ pub(crate) struct Signal {
     notify: Notify,
 }
 
+/// The exchange a request belonged to has ended.
+struct ExchangeOver;
+
 #[derive(Debug, Default)]
 struct SignalState {
     generation: u64,
@@ -115,13 +118,25 @@ impl Signal {
         self.written.store(written, Ordering::Relaxed);
     }
 
+    /// The response counters as last mirrored by the writer.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (
+            self.buffered.load(Ordering::Relaxed),
+            self.written.load(Ordering::Relaxed),
+        )
+    }
+
     /// The acknowledged-bytes origin of the current response.
     pub(crate) fn acked_base(&self) -> u64 {
         self.lock().acked_base
     }
 
-    /// Records a hang-up. The first report wins (later ones only upgrade a
-    /// notification to "gone"); returns the hang-up now in force.
+    /// Records a hang-up and returns the one now in force.
+    ///
+    /// The first report wins, with one exception: a report that makes the
+    /// client *gone* (RST, failed write, timeout) replaces an earlier mere
+    /// notification (a FIN under [`OnFin::Notify`](crate::OnFin::Notify)),
+    /// so that a failing write names its own cause and errno.
     ///
     /// `gone` makes every later write fail at once. `acked` is the socket's
     /// total acknowledged bytes, if known.
@@ -135,12 +150,16 @@ impl Signal {
         gone: bool,
     ) -> Hangup {
         let mut state = self.lock();
+        let was_gone = self.gone.load(Ordering::Acquire);
         if gone {
             self.gone.store(true, Ordering::Release);
         }
         if let Some(existing) = &state.hangup {
-            return existing.clone();
+            if was_gone || !gone {
+                return existing.clone();
+            }
         }
+        let first = state.hangup.is_none();
         let written = self.written.load(Ordering::Relaxed);
         let phase = match phase_hint {
             Phase::Handling if written > 0 || state.phase_sending => Phase::Sending,
@@ -159,11 +178,13 @@ impl Signal {
             errno,
         };
         state.hangup = Some(hangup.clone());
-        if let Some(token) = &state.token {
-            token.cancel();
+        if first {
+            if let Some(token) = &state.token {
+                token.cancel();
+            }
+            drop(state);
+            self.notify.notify_waiters();
         }
-        drop(state);
-        self.notify.notify_waiters();
         hangup
     }
 
@@ -192,24 +213,29 @@ impl Signal {
     }
 
     /// Resolves with the current exchange's hang-up once there is one.
+    /// Pending forever for a request that outlived its exchange.
     pub(crate) async fn hung_up(&self, generation: u64) -> Hangup {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let state = self.lock();
-                if state.generation != generation {
-                    drop(state);
-                    // The exchange is over; its hang-up (if any) is gone too.
-                    return std::future::pending().await;
-                }
-                if let Some(hangup) = &state.hangup {
-                    return hangup.clone();
-                }
+            match self.check(generation) {
+                Some(Ok(hangup)) => return hangup,
+                Some(Err(ExchangeOver)) => return std::future::pending().await,
+                None => notified.await,
             }
-            notified.await;
         }
+    }
+
+    /// The hang-up of exchange `generation`, if any; `Err` once that
+    /// exchange is over. A plain function, so no lock guard lives across an
+    /// await and the future stays `Send`.
+    fn check(&self, generation: u64) -> Option<Result<Hangup, ExchangeOver>> {
+        let state = self.lock();
+        if state.generation != generation {
+            return Some(Err(ExchangeOver));
+        }
+        state.hangup.clone().map(Ok)
     }
 }
 
@@ -233,32 +259,27 @@ mod tests {
     }
 
     #[test]
-    fn first_report_wins_and_gone_upgrades() {
+    fn first_report_wins_unless_a_notification_becomes_gone() {
+        use HangupCause::*;
         let signal = Signal::default();
         let generation = signal.reset(Instant::now(), 0);
-        let first = signal.report(
-            HangupCause::PeerClosed,
-            Detection::SocketWatch,
-            Phase::Handling,
-            None,
-            None,
-            false,
-        );
+        let watch = Detection::SocketWatch;
+        let fin = signal.report(PeerClosed, watch, Phase::Handling, None, None, false);
+        assert_eq!(fin.cause(), PeerClosed);
         assert!(!signal.is_gone());
-        let second = signal.report(
-            HangupCause::WriteFailed,
+        let epipe = signal.report(
+            WriteFailed,
             Detection::Write,
             Phase::Handling,
             Some(32),
             None,
             true,
         );
-        assert_eq!(first, second);
+        assert_eq!((epipe.cause(), epipe.errno()), (WriteFailed, Some(32)));
         assert!(signal.is_gone());
-        assert_eq!(
-            signal.hangup(generation).unwrap().cause(),
-            HangupCause::PeerClosed
-        );
+        let later = signal.report(Reset, Detection::Read, Phase::Handling, None, None, true);
+        assert_eq!(later, epipe);
+        assert_eq!(signal.hangup(generation).unwrap().cause(), WriteFailed);
         assert!(signal.token(generation).is_cancelled());
         signal.reset(Instant::now(), 0);
         assert!(!signal.is_gone());

@@ -53,6 +53,10 @@ pub enum Error {
     /// `1xx`). HEAD responses are different: their body bytes are counted
     /// (for the automatic `Content-Length`) and discarded.
     BodyNotAllowed(StatusCode),
+    /// [`finish_and_confirm`](crate::ResponseWriter::finish_and_confirm)'s
+    /// deadline passed before the client's TCP acknowledged the whole
+    /// response; the counters say how far it got.
+    Unconfirmed(Counters),
     /// A [`ConfigBuilder`](crate::ConfigBuilder) setting was out of range.
     Config(ConfigError),
     /// Any other I/O failure: bind, accept, a file a handler opened.
@@ -114,6 +118,14 @@ impl fmt::Display for Error {
             Error::BodyNotAllowed(status) => {
                 write!(f, "a {} response cannot have a body", status.as_u16())
             }
+            Error::Unconfirmed(counters) => write!(
+                f,
+                "client acknowledged {} of {} bytes before the deadline",
+                counters
+                    .acked
+                    .map_or_else(|| "an unknown number".to_owned(), |n| n.to_string()),
+                counters.written
+            ),
             Error::Config(err) => write!(f, "invalid configuration: {err}"),
             Error::Io(err) => write!(f, "i/o error: {err}"),
         }

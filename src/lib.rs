@@ -36,6 +36,7 @@ mod error;
 mod exchange;
 mod handler;
 mod head;
+mod outcome;
 mod request;
 mod response;
 mod server;
@@ -48,6 +49,7 @@ pub use error::{
     BadRequest, ConfigError, Counters, Detection, Error, Hangup, HangupCause, Phase, Result,
 };
 pub use handler::Handler;
+pub use outcome::{Metrics, MetricsSnapshot, Outcome};
 pub use request::Request;
 pub use response::ResponseWriter;
 pub use server::{Server, ShutdownHandle};

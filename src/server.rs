@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::conn::{Conn, ShutdownSignals};
 use crate::error::Result;
 use crate::handler::Handler;
+use crate::outcome::Metrics;
 
 /// Pause after an accept error such as `EMFILE`, so a full fd table does
 /// not turn the accept loop into a busy loop; 100 ms is what hyper and
@@ -36,6 +37,7 @@ pub struct Server<H> {
     config: Config,
     handler: Arc<H>,
     shutdown: ShutdownHandle,
+    metrics: Metrics,
 }
 
 /// Stops a running [`Server`]; cheap to clone and send anywhere.
@@ -83,6 +85,7 @@ impl<H: Handler> Server<H> {
             config,
             handler: Arc::new(handler),
             shutdown: ShutdownHandle::default(),
+            metrics: Metrics::default(),
         }
     }
 
@@ -93,6 +96,12 @@ impl<H: Handler> Server<H> {
     /// [`Error::Io`](crate::Error::Io) if the socket cannot tell.
     pub fn local_addr(&self) -> Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The server's live counters: open connections, requests, hang-ups by
+    /// cause, bytes written and acknowledged.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// A handle that shuts this server down.
@@ -113,6 +122,7 @@ impl<H: Handler> Server<H> {
             config,
             handler,
             shutdown,
+            metrics,
         } = self;
         let tracker = TaskTracker::new();
         let signals = shutdown.signals.clone();
@@ -129,6 +139,7 @@ impl<H: Handler> Server<H> {
                         handler.clone(),
                         config.clone(),
                         signals.clone(),
+                        metrics.clone(),
                     ));
                 }
                 Err(err) if is_transient_accept_error(&err) => {}

@@ -110,9 +110,9 @@ impl ChunkPrefix {
     pub(crate) fn new(size: u64) -> Self {
         let mut bytes = [0u8; 18];
         let digits = ((64 - size.leading_zeros()).div_ceil(4)).max(1) as usize;
-        for i in 0..digits {
+        for (i, byte) in bytes[..digits].iter_mut().enumerate() {
             let nibble = (size >> (4 * (digits - 1 - i))) & 0xf;
-            bytes[i] = b"0123456789abcdef"[nibble as usize];
+            *byte = b"0123456789abcdef"[nibble as usize];
         }
         bytes[digits] = b'\r';
         bytes[digits + 1] = b'\n';

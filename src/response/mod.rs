@@ -31,11 +31,12 @@ pub(crate) mod encode;
 use std::future::poll_fn;
 use std::io::IoSlice;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
-use crate::error::{Detection, Error, Hangup, HangupCause, Phase, Result};
+use crate::error::{Counters, Detection, Error, Hangup, HangupCause, Phase, Result};
 use crate::exchange::{Expect, Shared};
 use encode::{CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHUNK, Persistence};
 
@@ -112,6 +113,15 @@ pub(crate) struct WriterState {
     close_after: bool,
     /// Body length for a HEAD response, whose body is counted, not kept.
     virtual_body: u64,
+    /// `finish` has run (explicitly or after the handler returned).
+    finished: bool,
+    /// Every byte of the response was written or queued behind a
+    /// pipelined response (`finish` succeeded).
+    complete: bool,
+    /// Bytes of this response queued in `out` by a deferred finish.
+    deferred: u64,
+    /// The handler called [`ResponseWriter::abort`].
+    aborted: bool,
 }
 
 impl WriterState {
@@ -126,6 +136,41 @@ impl WriterState {
         self.written = 0;
         self.close_after = !request.keep_alive;
         self.virtual_body = 0;
+        self.finished = false;
+        self.complete = false;
+        self.deferred = 0;
+        self.aborted = false;
+    }
+
+    /// True when the handler aborted the connection.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// Bytes this response put on the way to the client: written, or
+    /// queued behind it for a pipelined batch.
+    pub(crate) fn produced(&self) -> u64 {
+        self.written + self.deferred
+    }
+
+    /// Bytes the kernel accepted on this connection so far.
+    pub(crate) fn total_written(&self) -> u64 {
+        self.total_written
+    }
+
+    /// Bytes of this response the kernel accepted.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// True once `finish` succeeded.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Body bytes accepted from the handler.
+    pub(crate) fn buffered(&self) -> u64 {
+        self.buffered
     }
 
     /// Bytes of earlier responses not yet written, and all bytes written on
@@ -153,10 +198,6 @@ impl WriterState {
 
     pub(crate) fn status(&self) -> StatusCode {
         self.status
-    }
-
-    pub(crate) fn counters(&self) -> (u64, u64) {
-        (self.buffered, self.written)
     }
 
     /// Replaces an uncommitted response with a short plain-text error, for
@@ -294,10 +335,16 @@ impl WriterState {
         self.send(shared, &[], Tail::ChunkEnd).await
     }
 
-    /// Ends the response after the handler returned. With `defer`, a
-    /// response whose head was not committed yet is framed into `out` and
-    /// left for the next flush (pipelining); otherwise it is sent now.
+    /// Ends the response: commits the head if needed (with an automatic
+    /// `Content-Length`), sends what is buffered and the last chunk. With
+    /// `defer`, a response whose head was not committed yet is framed into
+    /// `out` and left for the next flush (pipelining). Runs once; later
+    /// calls do nothing.
     pub(crate) async fn finish(&mut self, shared: &Shared, defer: bool) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
         self.check_gone(shared)?;
         let was_committed = self.is_committed();
         if self.request.is_head && !was_committed {
@@ -320,12 +367,18 @@ impl WriterState {
             }
         }
         if defer && !was_committed {
-            self.out.extend_from_slice(&self.body);
+            if !self.request.is_head {
+                self.out.extend_from_slice(&self.body);
+            }
             self.body.clear();
+            self.deferred = (self.out.len() - self.earlier) as u64;
             self.earlier = self.out.len();
+            self.complete = true;
             return Ok(());
         }
-        self.send(shared, &[], tail).await
+        self.send(shared, &[], tail).await?;
+        self.complete = true;
+        Ok(())
     }
 
     /// Sends `out`, the buffered body and `data` (framed as one chunk when
@@ -605,6 +658,76 @@ impl ResponseWriter {
     /// side; does not wait.
     pub fn hangup(&self) -> Option<Hangup> {
         self.shared.signal.hangup(self.state.request.generation)
+    }
+
+    /// Ends the response now: commits the head (with an automatic
+    /// `Content-Length` if nothing was flushed yet), sends every buffered
+    /// byte and, for chunked bodies, the last chunk. Returning from the
+    /// handler does the same; call this to see the result.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    pub async fn finish(mut self) -> Result<()> {
+        self.state.finish(&self.shared, false).await
+    }
+
+    /// Finishes the response, then waits until the client's TCP has
+    /// acknowledged every byte of it (Linux `TCP_INFO`), for downloads that
+    /// must know they arrived. Returns the final counters, `acked` equal to
+    /// `written`.
+    ///
+    /// An acknowledgement means the client's kernel has the bytes, not that
+    /// the client application read them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unconfirmed`] when `timeout` passes first or the platform
+    /// cannot tell; [`Error::ClientGone`] when the client resets meanwhile;
+    /// and the errors of [`finish`](Self::finish).
+    pub async fn finish_and_confirm(mut self, timeout: Duration) -> Result<Counters> {
+        /// Poll interval bounds: acknowledgements on a LAN take well under a
+        /// millisecond; a delayed ACK takes up to 40 ms.
+        const FIRST_PAUSE: Duration = Duration::from_millis(1);
+        const MAX_PAUSE: Duration = Duration::from_millis(20);
+        let deadline = Instant::now() + timeout;
+        self.state.finish(&self.shared, false).await?;
+        let origin = self.shared.signal.acked_base();
+        let end = origin + self.state.written;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let total_acked = self.shared.transport.bytes_acked();
+            let counters = Counters {
+                buffered: self.state.buffered,
+                written: self.state.written,
+                acked: total_acked.map(|acked| acked.min(end).saturating_sub(origin)),
+            };
+            match total_acked {
+                Some(acked) if acked >= end => return Ok(counters),
+                None => return Err(Error::Unconfirmed(counters)),
+                Some(_) => {}
+            }
+            if let Some(hangup) = self.hangup().filter(|_| self.shared.signal.is_gone()) {
+                return Err(Error::ClientGone(hangup));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Unconfirmed(counters));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// Aborts the connection: nothing more is sent, and the socket is
+    /// closed with an RST (`SO_LINGER` 0) instead of a FIN, so the client
+    /// sees a reset rather than a response that merely ends early. Bytes
+    /// already written may be lost in the client's kernel. This is the only
+    /// way hangup resets a connection.
+    pub fn abort(mut self) {
+        self.state.aborted = true;
+        self.state.close_after = true;
+        self.shared.transport.reset_on_close();
     }
 
     /// The request's method was HEAD: body bytes are counted, not sent.

@@ -269,3 +269,77 @@ pub async fn read_response(stream: &mut TcpStream, is_head: bool) -> Response {
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
 }
+
+/// How a stream read to its end finished.
+#[derive(Debug)]
+pub enum End {
+    /// The server closed cleanly (FIN).
+    Eof,
+    /// The read failed, normally a reset (RST) from the server.
+    Reset(std::io::Error),
+}
+
+/// Reads until EOF or an error, reporting which; panics after [`LIMIT`].
+pub async fn read_until_end<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> (Vec<u8>, End) {
+    read_until_end_within(stream, LIMIT).await
+}
+
+/// Reads until EOF or an error, reporting which; panics if the connection
+/// is still open after `within`.
+pub async fn read_until_end_within<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+    within: Duration,
+) -> (Vec<u8>, End) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "server did not close the connection within {within:?}; got so far: {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(Ok(0)) => return (out, End::Eof),
+            Ok(Err(err)) => return (out, End::Reset(err)),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads exactly `n` bytes; panics after [`LIMIT`] or at EOF.
+pub async fn read_exact_bytes<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+    n: usize,
+) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut out))
+        .await
+        .expect("no bytes in time")
+        .expect("connection ended early");
+    out
+}
+
+/// Writes all of `bytes`, bounded by [`LIMIT`].
+pub async fn send<W: tokio::io::AsyncWrite + Unpin>(stream: &mut W, bytes: &[u8]) {
+    tokio::time::timeout(LIMIT, stream.write_all(bytes))
+        .await
+        .expect("write timed out")
+        .expect("write");
+}
+
+/// True when nothing at all (no byte, no EOF) arrives within `quiet`.
+pub async fn stays_silent(stream: &mut TcpStream, quiet: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(quiet, stream.read(&mut buf))
+        .await
+        .is_err()
+}
+
+/// A handler that reads the whole body (up to 1 MiB) and writes it back.
+pub async fn echo(
+    mut request: hangup::Request,
+    mut response: hangup::ResponseWriter,
+) -> hangup::Result<()> {
+    let body = request.body_mut().read_to_end(1 << 20).await?;
+    response.write_all(&body).await
+}

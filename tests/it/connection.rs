@@ -1,0 +1,516 @@
+//! Connection lifecycle: keep-alive, pipelining, request bodies (echo,
+//! chunked trailers, `Expect: 100-continue`, draining), lingering close,
+//! handler failures, large writes, `date`, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hangup::http::{HeaderName, HeaderValue, StatusCode, header};
+use hangup::{Config, Error, Request, ResponseWriter};
+use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
+
+use crate::support::*;
+
+/// Writes the request path as the body.
+async fn path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+fn assert_clean_eof(end: &End, what: &str) {
+    assert!(
+        matches!(end, End::Eof),
+        "{what}: connection ended with {end:?}, not a clean close"
+    );
+}
+
+// ---------------------------------------------------------------- keep-alive
+
+#[tokio::test]
+async fn several_requests_are_served_on_one_keep_alive_connection() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    for i in 0..5 {
+        let path = format!("/r{i}");
+        send(&mut stream, &get(&path)).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, path.as_bytes());
+        assert_eq!(response.header("connection"), None, "request {i}");
+    }
+}
+
+#[tokio::test]
+async fn http10_closes_by_default() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, b"GET /old HTTP/1.0\r\n\r\n").await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "HTTP/1.0");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].body, b"/old");
+    assert_eq!(responses[0].header("connection"), Some("close"));
+}
+
+#[tokio::test]
+async fn http10_with_keep_alive_stays_open() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    for path in ["/one", "/two"] {
+        let request = format!("GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        send(&mut stream, request.as_bytes()).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(response.body, path.as_bytes());
+        assert_eq!(response.header("connection"), Some("keep-alive"));
+        assert_eq!(
+            response.header("content-length"),
+            Some(path.len().to_string().as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_connection_close_closes_after_the_response() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(
+        &mut stream,
+        b"GET /bye HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "Connection: close");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].body, b"/bye");
+    assert_eq!(responses[0].header("connection"), Some("close"));
+}
+
+#[tokio::test]
+async fn handler_connection_close_closes_the_connection() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.insert_header(header::CONNECTION, HeaderValue::from_static("close"))?;
+        res.write_all(b"done").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "handler Connection: close");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].body, b"done");
+    assert_eq!(responses[0].header("connection"), Some("close"));
+}
+
+// ---------------------------------------------------------------- pipelining
+
+/// Three requests in one write: three responses, in order, written together
+/// (one server write arrives as one read on loopback).
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_in_one_write() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut batch = get("/1");
+    batch.extend_from_slice(&get("/2"));
+    batch.extend_from_slice(&get("/3"));
+    send(&mut stream, &batch).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(LIMIT, stream.read(&mut buf))
+        .await
+        .expect("no response in time")
+        .expect("read");
+    let first_read = &buf[..n];
+    let responses = parse_responses(first_read, &[false; 3]);
+    let bodies: Vec<&[u8]> = responses.iter().map(|r| r.body.as_slice()).collect();
+    assert_eq!(
+        bodies,
+        [&b"/1"[..], b"/2", b"/3"],
+        "the first read should hold all three responses in order: {:?}",
+        String::from_utf8_lossy(first_read)
+    );
+    // Still open and in sync.
+    send(&mut stream, &get("/4")).await;
+    assert_eq!(read_response(&mut stream, false).await.body, b"/4");
+}
+
+// ---------------------------------------------------------------- bodies
+
+#[tokio::test]
+async fn content_length_body_is_echoed() {
+    let server = spawn_default(echo).await;
+    let mut stream = connect(server.addr).await;
+    let body = "x".repeat(3000);
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    send(&mut stream, request.as_bytes()).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, body.as_bytes());
+}
+
+#[tokio::test]
+async fn chunked_body_with_extension_and_trailer_is_echoed_and_trailer_seen() {
+    let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
+        let body = req.body_mut().read_to_end(1 << 20).await?;
+        let checksum = req
+            .body_mut()
+            .trailers()
+            .and_then(|t| t.get("x-checksum"))
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("none"));
+        res.insert_header(HeaderName::from_static("x-seen-trailer"), checksum)?;
+        res.write_all(&body).await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(
+        &mut stream,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          4;name=value\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Checksum: abc123\r\n\r\n",
+    )
+    .await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "Wikipedia in\r\n\r\nchunks.");
+    assert_eq!(response.header("x-seen-trailer"), Some("abc123"));
+    // The connection is in sync after the trailer section.
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[tokio::test]
+async fn expect_continue_is_answered_when_the_handler_first_reads() {
+    let server = spawn_default(|req: Request, res: ResponseWriter| async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        echo(req, res).await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(
+        &mut stream,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await;
+    assert!(
+        stays_silent(&mut stream, Duration::from_millis(100)).await,
+        "something arrived before the handler read the body"
+    );
+    let interim = read_exact_bytes(&mut stream, CONTINUE.len()).await;
+    assert_eq!(
+        String::from_utf8_lossy(&interim),
+        String::from_utf8_lossy(CONTINUE)
+    );
+    send(&mut stream, b"hello").await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"hello");
+}
+
+#[tokio::test]
+async fn expect_continue_unread_body_sends_no_100_and_closes() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.set_status(StatusCode::FORBIDDEN)?;
+        res.write_all(b"no thanks").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(
+        &mut stream,
+        b"POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await;
+    // The client never sends the body; the server must not wait for it.
+    let (bytes, end) = read_until_end_within(&mut stream, Duration::from_secs(2)).await;
+    assert_clean_eof(&end, "expect without read");
+    assert!(
+        !bytes.starts_with(b"HTTP/1.1 100"),
+        "a 100 Continue was sent: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 403);
+    assert_eq!(responses[0].body, b"no thanks");
+}
+
+#[tokio::test]
+async fn unread_body_is_drained_and_the_connection_reused() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut request = b"POST /ignored HTTP/1.1\r\nHost: t\r\nContent-Length: 1024\r\n\r\n".to_vec();
+    request.extend_from_slice(&[b'z'; 1024]);
+    send(&mut stream, &request).await;
+    let first = read_response(&mut stream, false).await;
+    assert_eq!(first.body, b"/ignored");
+    assert_eq!(first.header("connection"), None);
+    send(&mut stream, &get("/next")).await;
+    let second = read_response(&mut stream, false).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.body, b"/next");
+}
+
+#[tokio::test]
+async fn body_over_max_drain_bytes_closes_after_a_complete_response() {
+    let config = Config::builder().max_drain_bytes(1024).build().unwrap();
+    let server = spawn(config, path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut request = b"POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 65536\r\n\r\n".to_vec();
+    request.extend_from_slice(&vec![b'z'; 65536]);
+    let (mut reader, mut writer) = stream.split();
+    let ((), (bytes, end)) = tokio::join!(send(&mut writer, &request), read_until_end(&mut reader));
+    assert_clean_eof(&end, "over max_drain_bytes");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 200);
+    assert_eq!(responses[0].body, b"/big");
+}
+
+/// A malformed request and 256 KiB of junk in one burst: the server's
+/// lingering close must not reset the 400 away.
+#[tokio::test]
+async fn lingering_close_delivers_the_error_response_despite_junk() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut burst = b"GET / HTTP/1.1\r\nHost : t\r\n\r\n".to_vec();
+    burst.extend_from_slice(&vec![b'j'; 256 * 1024]);
+    let (mut reader, mut writer) = stream.split();
+    let (_, (bytes, end)) = tokio::join!(
+        async {
+            // The server may stop reading: a failed write is not the point.
+            let _ = tokio::time::timeout(
+                LIMIT,
+                tokio::io::AsyncWriteExt::write_all(&mut writer, &burst),
+            )
+            .await;
+        },
+        read_until_end(&mut reader)
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    let (response, used) =
+        parse_one(&bytes, false).unwrap_or_else(|| panic!("incomplete 400 ({end:?}): {text:?}"));
+    assert_eq!(response.status, 400, "{text:?}");
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(used, bytes.len(), "{text:?}");
+    assert_clean_eof(&end, "lingering close");
+}
+
+// ---------------------------------------------------------------- handler failures
+
+#[tokio::test]
+async fn handler_error_before_commit_gets_500_and_close() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.write_all(b"partial, never sent").await?;
+        Err(Error::Io(std::io::Error::other("database unreachable")))
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "handler error");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 500);
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    assert!(responses[0].header("content-length").is_some());
+    assert!(
+        !responses[0].text().contains("database") && !responses[0].text().contains("partial"),
+        "internal details or discarded body leaked: {:?}",
+        responses[0].text()
+    );
+}
+
+#[tokio::test]
+async fn handler_panic_gets_500_and_the_server_keeps_serving() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        if req.uri().path() == "/panic" {
+            panic!("handler panicked on purpose");
+        }
+        res.write_all(b"alive").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/panic")).await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "handler panic");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 500);
+    assert_eq!(responses[0].header("connection"), Some("close"));
+
+    for _ in 0..2 {
+        let mut stream = connect(server.addr).await;
+        send(&mut stream, &get("/")).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, b"alive");
+    }
+}
+
+#[tokio::test]
+async fn changing_status_or_headers_after_commit_is_head_committed() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.write_all(b"a;").await?;
+        res.flush().await?;
+        let status = match res.set_status(StatusCode::NOT_FOUND) {
+            Err(Error::HeadCommitted) => "HeadCommitted".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let header = match res.insert_header(
+            HeaderName::from_static("x-late"),
+            HeaderValue::from_static("1"),
+        ) {
+            Err(Error::HeadCommitted) => "HeadCommitted".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let status_now = res.status().as_u16();
+        res.write_all(format!("status={status};header={header};now={status_now}").as_bytes())
+            .await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-late"), None);
+    assert!(response.complete);
+    assert_eq!(
+        response.text(),
+        "a;status=HeadCommitted;header=HeadCommitted;now=200"
+    );
+}
+
+// ---------------------------------------------------------------- large writes, date
+
+#[tokio::test]
+async fn a_single_one_mib_write_arrives_intact() {
+    let body: Arc<Vec<u8>> = Arc::new((0..1 << 20).map(|i: u32| (i % 251) as u8).collect());
+    let sent = body.clone();
+    let server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
+        let body = sent.clone();
+        async move { res.write_all(&body).await }
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/big")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert!(response.complete, "no last chunk");
+    assert_eq!(response.body.len(), body.len());
+    assert!(response.body == *body, "body bytes differ");
+}
+
+#[tokio::test]
+async fn date_header_is_present_and_parseable() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    let date = response.header("date").expect("no date header");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date:?}");
+    let parsed = httpdate::parse_http_date(date).expect("unparseable date");
+    let now = SystemTime::now();
+    let skew = now.duration_since(parsed).unwrap_or_else(|e| e.duration());
+    assert!(skew < Duration::from_secs(5), "date {date} is {skew:?} off");
+}
+
+// ---------------------------------------------------------------- shutdown
+
+#[tokio::test]
+async fn shutdown_closes_an_idle_keep_alive_connection_at_once() {
+    let mut server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+
+    let started = Instant::now();
+    server.shutdown.shutdown(Duration::from_secs(5));
+    let (bytes, _end) = read_until_end_within(&mut stream, Duration::from_secs(1)).await;
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    let task = server.task.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("run did not return promptly with only idle connections")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let started_handling = Arc::new(Notify::new());
+    let notify = started_handling.clone();
+    let mut server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
+        let notify = notify.clone();
+        async move {
+            notify.notify_one();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            res.write_all(b"finished").await
+        }
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/slow")).await;
+    tokio::time::timeout(LIMIT, started_handling.notified())
+        .await
+        .expect("handler did not start");
+    server.shutdown.shutdown(Duration::from_secs(5));
+    let task = server.task.take().unwrap();
+
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "in-flight at shutdown");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 200);
+    assert_eq!(responses[0].body, b"finished");
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("run did not return after the last request finished")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_cuts_off_a_handler_when_the_grace_runs_out() {
+    let started_handling = Arc::new(Notify::new());
+    let notify = started_handling.clone();
+    let mut server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
+        let notify = notify.clone();
+        async move {
+            notify.notify_one();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            res.write_all(b"too late").await
+        }
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/forever")).await;
+    tokio::time::timeout(LIMIT, started_handling.notified())
+        .await
+        .expect("handler did not start");
+    let started = Instant::now();
+    server.shutdown.shutdown(Duration::from_millis(200));
+    let task = server.task.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("run did not return within 2 s of a 200 ms grace")
+        .unwrap()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(150),
+        "run returned after {elapsed:?}, before the grace ran out"
+    );
+    let (bytes, _end) = read_until_end_within(&mut stream, Duration::from_secs(1)).await;
+    assert!(
+        !bytes.windows(8).any(|w| w == b"too late"),
+        "{:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
