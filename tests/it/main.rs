@@ -1,7 +1,10 @@
 //! hangup's integration tests: one binary, real sockets on 127.0.0.1.
 
+mod access_log;
 mod connection;
 mod framing;
 mod hangups;
+mod proptests;
 mod rejections;
+mod stress;
 mod support;

@@ -20,6 +20,7 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// A running server; shut down (with no grace) when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub metrics: hangup::Metrics,
     pub shutdown: ShutdownHandle,
     pub task: Option<JoinHandle<hangup::Result<()>>>,
 }
@@ -51,9 +52,11 @@ pub async fn spawn<H: Handler>(config: Config, handler: H) -> TestServer {
         .expect("bind");
     let addr = server.local_addr().expect("local_addr");
     let shutdown = server.shutdown_handle();
+    let metrics = server.metrics();
     let task = tokio::spawn(server.run());
     TestServer {
         addr,
+        metrics,
         shutdown,
         task: Some(task),
     }

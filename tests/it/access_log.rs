@@ -1,0 +1,144 @@
+//! The access log: one INFO line per request on target `hangup::access`,
+//! 499 for a client gone before the response completed, and never a
+//! warning or error for a client that hung up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hangup::{Request, ResponseWriter};
+use tokio::io::AsyncWriteExt;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+use crate::support::*;
+
+/// One captured event: level, target, fields as text.
+#[derive(Debug, Clone)]
+struct Event {
+    level: tracing::Level,
+    target: String,
+    fields: HashMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Event>>>);
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = HashMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.0.lock().unwrap().push(Event {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            fields,
+        });
+    }
+}
+
+impl Capture {
+    fn access_lines(&self) -> Vec<Event> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.target == "hangup::access")
+            .cloned()
+            .collect()
+    }
+}
+
+/// `#[tokio::test]` runs every task of the test on this thread, so a
+/// thread-local subscriber sees the server's events too.
+#[tokio::test]
+async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let server = spawn_default(|_r: Request, mut w: ResponseWriter| async move {
+        for _ in 0..64 {
+            w.write_all(&vec![b'd'; 1 << 20]).await?;
+        }
+        Ok(())
+    })
+    .await;
+
+    // A complete exchange first: status 200, acked == written.
+    let raw = raw_exchange(
+        server.addr,
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    // Then a download the client resets after a moment, never reading.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    stream.write_all(&get("/download")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let std = stream.into_std().unwrap();
+    socket2::SockRef::from(&std)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(std);
+
+    let lines = {
+        let start = std::time::Instant::now();
+        loop {
+            let lines = capture.access_lines();
+            if lines.len() >= 2 || start.elapsed() > LIMIT {
+                break lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let complete = &lines[0];
+    assert_eq!(complete.level, tracing::Level::INFO);
+    assert_eq!(complete.fields["status"], "200");
+    assert_eq!(complete.fields["written"], raw.len().to_string());
+    assert_eq!(complete.fields["acked"], raw.len().to_string());
+    assert!(
+        !complete.fields.contains_key("cause"),
+        "no hang-up: {complete:#?}"
+    );
+
+    let aborted = &lines[1];
+    assert_eq!(aborted.level, tracing::Level::INFO);
+    assert_eq!(aborted.fields["status"], "499");
+    assert_eq!(aborted.fields["intended_status"], "200");
+    assert_eq!(aborted.fields["target"], "/download");
+    // The watch sees the RST while the handler is blocked in a write, or
+    // the write fails first: either way the phase is "sending".
+    assert!(
+        ["reset", "write_failed"].contains(&aborted.fields["cause"].as_str()),
+        "{aborted:#?}"
+    );
+    assert_eq!(aborted.fields["phase"], "sending");
+    let written: u64 = aborted.fields["written"].parse().unwrap();
+    let acked: u64 = aborted.fields["acked"].parse().unwrap();
+    assert!(
+        0 < acked && acked < written,
+        "acked {acked} written {written}"
+    );
+
+    let events = capture.0.lock().unwrap();
+    let loud: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.target.starts_with("hangup") && e.level <= tracing::Level::WARN)
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "client hang-ups logged as warnings or errors: {loud:#?}"
+    );
+}
