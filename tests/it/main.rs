@@ -1,6 +1,7 @@
 //! hangup's integration tests: one binary, real sockets on 127.0.0.1.
 
 mod access_log;
+mod cli_lab;
 mod connection;
 mod framing;
 mod hangups;

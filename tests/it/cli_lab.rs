@@ -1,0 +1,101 @@
+//! `hangup lab`, run as a built binary with a small sweep: the measured
+//! facts it must report, and its JSON and SVG outputs.
+
+use std::process::Command;
+
+fn lab(args: &[&str]) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_hangup"))
+        .arg("lab")
+        .args(["--quiet", "--buffers", "4k", "--sizes", "1k,12k"])
+        .args(args)
+        .output()
+        .expect("run hangup lab");
+    assert!(
+        output.status.success(),
+        "hangup lab failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn cells(json: &serde_json::Value) -> &Vec<serde_json::Value> {
+    json["cells"].as_array().expect("cells")
+}
+
+#[test]
+fn lab_json_reports_the_threshold_and_the_watch() {
+    let output = lab(&["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    let cells = cells(&json);
+    // 2 sizes × 1 buffer × 2 closes × 3 behaviours.
+    assert_eq!(cells.len(), 12, "{json:#}");
+    for field in [
+        "size",
+        "buffer",
+        "close",
+        "behaviour",
+        "writes",
+        "written",
+        "buffered",
+        "acked",
+        "outcome_status",
+    ] {
+        assert!(
+            cells.iter().all(|c| c.get(field).is_some()),
+            "every cell has {field}"
+        );
+    }
+    let find = |size: u64, close: &str, behaviour: &str| {
+        cells
+            .iter()
+            .find(|c| c["size"] == size && c["close"] == close && c["behaviour"] == behaviour)
+            .unwrap_or_else(|| panic!("no cell {size} {close} {behaviour}"))
+    };
+    // Watch on + Abort: the first write fails, for every size and close.
+    for size in [1024, 12288] {
+        for close in ["fin", "rst"] {
+            let cell = find(size, close, "abort");
+            assert_eq!(cell["first_failed_write"]["index"], 1, "{cell:#}");
+            assert_eq!(cell["written"], 0, "no syscall: {cell:#}");
+        }
+    }
+    // Watch off, FIN: a threshold exists. A small response sees no write
+    // error; a large one fails at a later write, after the kernel took some.
+    let small = find(1024, "fin", "conventional");
+    assert!(small["first_failed_write"].is_null(), "{small:#}");
+    let large = find(12288, "fin", "conventional");
+    let failed = &large["first_failed_write"];
+    assert!(failed["index"].as_u64().unwrap() > 1, "{large:#}");
+    assert!(large["written"].as_u64().unwrap() > 0, "{large:#}");
+    assert_eq!(large["acked"], 0);
+    // Notify: the handler was told before writing.
+    assert!(find(1024, "fin", "notify")["told_before_writing"].is_string());
+}
+
+#[test]
+fn lab_tables_state_findings_and_svg_is_written() {
+    let svg = std::env::temp_dir().join(format!("hangup-lab-{}.svg", std::process::id()));
+    let output = lab(&["--svg", svg.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("What this run found"), "{text}");
+    assert!(
+        text.contains("client FIN · conventional server (watch off)"),
+        "{text}"
+    );
+    assert!(text.contains("the first failing write came at"), "{text}");
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG file");
+    let _ = std::fs::remove_file(&svg);
+    assert!(drawn.starts_with("<svg") && drawn.trim_end().ends_with("</svg>"));
+    assert!(drawn.contains("<circle"), "points are drawn");
+}
+
+#[test]
+fn lab_rejects_bad_arguments_with_a_hint() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hangup"))
+        .args(["lab", "--sizes", "12q"])
+        .output()
+        .expect("run hangup lab");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("e.g. 8061, 4k"), "{stderr}");
+}
