@@ -5,6 +5,9 @@
 //! cargo run --release --example hello [ADDR]    # ADDR or $HANGUP_ADDR, default 127.0.0.1:3000
 //! curl http://127.0.0.1:3000/
 //! ```
+//!
+//! `HANGUP_SOCKET_WATCH=off` turns the socket watch off, so benchmarks can
+//! measure what it costs.
 
 use hangup::{Config, Request, ResponseWriter, Server};
 
@@ -23,8 +26,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .or_else(|| std::env::var("HANGUP_ADDR").ok())
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    let server = Server::bind(&addr, Config::default(), hello).await?;
-    eprintln!("hello: listening on http://{}", server.local_addr()?);
+    let watch = std::env::var("HANGUP_SOCKET_WATCH").map_or(true, |v| v != "off");
+    let config = Config::builder().socket_watch(watch).build()?;
+    let server = Server::bind(&addr, config, hello).await?;
+    eprintln!(
+        "hello: listening on http://{} (socket watch {})",
+        server.local_addr()?,
+        if watch { "on" } else { "off" }
+    );
     server.run().await?;
     Ok(())
 }

@@ -58,6 +58,11 @@ pub use server::{Server, ShutdownHandle};
 pub use http;
 pub use tokio_util::sync::CancellationToken;
 
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[doc(hidden)]
 pub mod __private {
     //! Entry points for fuzz targets and benchmarks only; not API.
