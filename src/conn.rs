@@ -363,8 +363,12 @@ impl<H: Handler> Conn<H> {
             // says `connection: close`.
             self.writer.set_close();
         }
-        let defer =
-            !self.writer.must_close() && decoder.is_done() && head::has_complete_head(&self.buf);
+        // Hold this response back while the next pipelined request is
+        // already here, up to one output buffer of held-back bytes.
+        let defer = !self.writer.must_close()
+            && decoder.is_done()
+            && self.writer.unsent_len() < config.write_buffer_bytes
+            && head::has_complete_head(&self.buf);
         if self.writer.finish(&shared, defer).await.is_err() || self.writer.must_close() {
             return false;
         }

@@ -8,15 +8,20 @@
 //! bytes: when the socket turns readable but is not read-closed, the watch
 //! clears tokio's cached readable flag so it does not spin on bytes nobody
 //! is reading yet (an unread body, a pipelined request). The bytes stay in
-//! the kernel with the flag cleared, so a later reader must not trust the
-//! flag: [`Transport::poll_read`] always tries the `recv` syscall first and
-//! waits for readiness only after the kernel said `EWOULDBLOCK`. Clearing
-//! through `try_io` is tick-checked by tokio, so an event that arrives
-//! between the `recv` and the clear is never lost.
+//! the kernel with the flag cleared, so a reader must not trust the flag
+//! after that: the watch raises `must_probe` *before* clearing, and
+//! [`Transport::poll_read`] then tries the `recv` syscall directly. A reader
+//! that registered for readiness re-checks `must_probe` afterwards, so a
+//! clear that races with it (a body read from another task) cannot strand
+//! it. Otherwise reads follow tokio's own rule: wait for readiness, read,
+//! and take a short read as "drained", clearing the flag (tick-checked, so
+//! an event that arrived meanwhile is kept). A keep-alive request thus
+//! costs one `recv`, not an `EAGAIN` probe plus a `recv`.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
@@ -40,6 +45,9 @@ pub(crate) struct Transport {
     stream: TcpStream,
     remote_addr: SocketAddr,
     local_addr: SocketAddr,
+    /// Tokio's readable flag may be clear while bytes wait in the kernel
+    /// (the watch cleared it): the next read must try `recv` directly.
+    must_probe: AtomicBool,
 }
 
 impl Transport {
@@ -52,6 +60,9 @@ impl Transport {
             stream,
             remote_addr,
             local_addr,
+            // One direct probe per connection costs little and does not
+            // depend on how the listener registered the socket.
+            must_probe: AtomicBool::new(true),
         })
     }
 
@@ -66,26 +77,55 @@ impl Transport {
     }
 
     /// Reads once into `buf`'s spare capacity (reserve first). `Ready(Ok(0))`
-    /// is EOF. Never trusts a cleared readiness flag; see the module docs.
+    /// is EOF. See the module docs for when readiness is trusted.
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        match sys::recv_into(&self.stream, buf) {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            result => return Poll::Ready(result),
-        }
         loop {
-            ready!(self.stream.poll_read_ready(cx))?;
+            let spare = buf.capacity() - buf.len();
+            if self.must_probe.swap(false, Ordering::SeqCst) {
+                match sys::recv_into(&self.stream, buf) {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Ok(n) => return Poll::Ready(Ok(self.after_read(n, spare))),
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+            match self.stream.poll_read_ready(cx) {
+                // A watch that cleared the flag concurrently raised the probe.
+                Poll::Pending if self.must_probe.load(Ordering::SeqCst) => continue,
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result?,
+            }
             match self
                 .stream
                 .try_io(Interest::READABLE, || sys::recv_into(&self.stream, buf))
             {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
+                Ok(n) => return Poll::Ready(Ok(self.after_read(n, spare))),
+                Err(err) => return Poll::Ready(Err(err)),
             }
         }
+    }
+
+    /// A read shorter than the space offered drained the socket: clear the
+    /// readable flag (as tokio does), so the next read waits for an event
+    /// instead of probing with a syscall. Tick-checked: an event that came
+    /// in meanwhile stays. Returns `n`.
+    fn after_read(&self, n: usize, spare: usize) -> usize {
+        if n > 0 && n < spare {
+            self.clear_readable();
+        }
+        n
+    }
+
+    /// Clears tokio's readable flag unless an event arrived since it was
+    /// last observed.
+    fn clear_readable(&self) {
+        let _ = self.stream.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
     }
 
     /// Reads once into `buf`, reserving `reserve` bytes of spare capacity.
@@ -124,9 +164,9 @@ impl Transport {
                     None => PeerEvent::Closed,
                 });
             }
-            let _ = self.stream.try_io(Interest::READABLE, || {
-                Err::<(), _>(io::ErrorKind::WouldBlock.into())
-            });
+            // Raise the probe before clearing: see the module docs.
+            self.must_probe.store(true, Ordering::SeqCst);
+            self.clear_readable();
         }
     }
 

@@ -184,6 +184,11 @@ impl WriterState {
         !self.out.is_empty()
     }
 
+    /// Bytes of finished (pipelined) responses waiting to be written.
+    pub(crate) fn unsent_len(&self) -> usize {
+        self.out.len()
+    }
+
     pub(crate) fn is_committed(&self) -> bool {
         self.commit != Commit::Pending
     }

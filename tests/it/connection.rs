@@ -514,3 +514,60 @@ async fn shutdown_cuts_off_a_handler_when_the_grace_runs_out() {
         String::from_utf8_lossy(&bytes)
     );
 }
+
+#[tokio::test]
+async fn held_back_pipelined_responses_are_bounded_by_the_buffer() {
+    // 1. A client pipelines 40 requests in one write.
+    // 2. Each finished response is held back while the next request waits,
+    //    but only up to `write_buffer_bytes` (1 KiB here) of them.
+    // 3. Request 30's handler blocks until the client has received a
+    //    response: with unbounded holding, nothing would ever arrive.
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let config = hangup::Config::builder().write_buffer_bytes(1024).build().unwrap();
+    let server = spawn(config, move |request: hangup::Request, mut response: hangup::ResponseWriter| {
+        let mut rx = rx.clone();
+        async move {
+            if request.uri().path() == "/30" {
+                let _ = rx.wait_for(|received| *received).await;
+            }
+            response.write_all(request.uri().path().as_bytes()).await
+        }
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    let mut batch = Vec::new();
+    for i in 0..40 {
+        batch.extend_from_slice(&get(&format!("/{i}")));
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &batch).await.unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(LIMIT, stream.read(&mut first))
+        .await
+        .expect("early responses arrive while a later handler still runs")
+        .unwrap();
+    assert!(n > 0);
+    tx.send(true).unwrap();
+    let mut all = first[..n].to_vec();
+    while parse_responses_prefix(&all) < 40 {
+        let n = tokio::time::timeout(LIMIT, stream.read(&mut first)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early");
+        all.extend_from_slice(&first[..n]);
+    }
+    let bodies: Vec<String> = parse_responses(&all, &[]).iter().map(|r| r.text()).collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("/{i}")).collect();
+    assert_eq!(bodies, expected);
+}
+
+/// How many complete responses `bytes` starts with.
+fn parse_responses_prefix(mut bytes: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some((response, used)) = parse_one(bytes, false) {
+        if response.header("content-length").is_none() {
+            break;
+        }
+        count += 1;
+        bytes = &bytes[used..];
+    }
+    count
+}

@@ -152,20 +152,25 @@ async fn run_stress() {
     }
     eprintln!("stress: clients done in {:?}", started.elapsed());
 
-    // Everything settles: connections close, outcomes are final.
+    // Everything settles: connections close, outcomes are final, tasks end
+    // (a task finishes a moment after its connection's guard drops).
     let settle_start = Instant::now();
     loop {
         let snapshot = metrics_handle.snapshot();
-        let done = snapshot.open_connections == 0 && snapshot.outcomes == snapshot.requests;
-        if done && outcomes.load(Ordering::Relaxed) == snapshot.requests && open_fds() <= fds_before
-        {
+        let settled = snapshot.open_connections == 0
+            && snapshot.outcomes == snapshot.requests
+            && outcomes.load(Ordering::Relaxed) == snapshot.requests
+            && open_fds() <= fds_before
+            && runtime.metrics().num_alive_tasks() <= tasks_before;
+        if settled {
             break;
         }
         assert!(
             settle_start.elapsed() < Duration::from_secs(20),
-            "did not settle: {snapshot:?}, hook saw {}, fds {} (before {fds_before})",
+            "did not settle: {snapshot:?}, hook saw {}, fds {} (before {fds_before}), tasks {} (before {tasks_before})",
             outcomes.load(Ordering::Relaxed),
-            open_fds()
+            open_fds(),
+            runtime.metrics().num_alive_tasks(),
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
