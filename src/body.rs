@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BadRequest, Detection, Error, HangupCause, Phase, Result};
-use crate::exchange::{Expect, Shared};
+use crate::exchange::{Expect, Home, Shared};
 
 /// Largest chunk handed out at once, in bytes: bounds how much of the read
 /// buffer one `Bytes` keeps alive.
@@ -40,7 +40,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// The body of a request, streamed. See the module docs for the contract.
 #[derive(Debug)]
 pub struct Body {
-    state: BodyState,
+    state: Home<BodyState>,
     shared: Arc<Shared>,
 }
 
@@ -51,7 +51,11 @@ pub(crate) struct BodyState {
     pub buf: BytesMut,
     pub decoder: Decoder,
     failed: Option<Failure>,
+    /// The no-progress timer, allocated on the first wait of the
+    /// connection and reused.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The timer's deadline belongs to the current wait.
+    timer_armed: bool,
     continue_sent: usize,
     /// A chunk partly consumed by `AsyncRead`.
     pending: Bytes,
@@ -64,27 +68,30 @@ enum Failure {
     Gone,
 }
 
-impl Default for BodyState {
-    fn default() -> Self {
-        BodyState::new(
-            BytesMut::new(),
-            Decoder::new(crate::head::BodyFraming::Empty, false, 0),
-            0,
-        )
-    }
-}
-
 impl BodyState {
-    pub(crate) fn new(buf: BytesMut, decoder: Decoder, generation: u64) -> Self {
+    /// The state of a connection with this read buffer; no body yet.
+    pub(crate) fn new(buf: BytesMut) -> Self {
         BodyState {
             buf,
-            decoder,
+            decoder: Decoder::new(crate::head::BodyFraming::Empty, false, 0),
             failed: None,
             timer: None,
+            timer_armed: false,
             continue_sent: 0,
             pending: Bytes::new(),
-            generation,
+            generation: 0,
         }
+    }
+
+    /// Starts the body of the next request (exchange `generation`). The
+    /// read buffer, and the timer's allocation, carry over.
+    pub(crate) fn begin(&mut self, decoder: Decoder, generation: u64) {
+        self.decoder = decoder;
+        self.failed = None;
+        self.timer_armed = false;
+        self.continue_sent = 0;
+        self.pending = Bytes::new();
+        self.generation = generation;
     }
 
     /// True when the framing was broken or the client left mid-body: the
@@ -127,11 +134,8 @@ impl BodyState {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Ok(_)) => {
-                if let Some(timer) = &mut self.timer {
-                    timer
-                        .as_mut()
-                        .reset((Instant::now() + shared.config.body_read_timeout).into());
-                }
+                // Progress: the next wait gets a full timeout of its own.
+                self.timer_armed = false;
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(err)) => match crate::disconnect::classify(&err, Detection::Read) {
@@ -142,10 +146,17 @@ impl BodyState {
                 None => Poll::Ready(Err(Error::Io(err))),
             },
             Poll::Pending => {
-                let timeout = shared.config.body_read_timeout;
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if !self.timer_armed {
+                    let deadline = (Instant::now() + shared.config.body_read_timeout).into();
+                    match &mut self.timer {
+                        Some(timer) => timer.as_mut().reset(deadline),
+                        None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    self.timer_armed = true;
+                }
+                let Some(timer) = self.timer.as_mut() else {
+                    return Poll::Pending;
+                };
                 ready!(timer.as_mut().poll(cx));
                 self.fail_gone(shared, HangupCause::ReadTimeout, Detection::Timer, None);
                 Poll::Ready(Ok(()))
@@ -201,8 +212,11 @@ impl BodyState {
 }
 
 impl Body {
-    pub(crate) fn new(state: BodyState, shared: Arc<Shared>) -> Self {
-        Body { state, shared }
+    pub(crate) fn new(state: Box<BodyState>, shared: Arc<Shared>) -> Self {
+        Body {
+            state: Home::new(state),
+            shared,
+        }
     }
 
     /// The next chunk of the body, or `None` at its end.
@@ -301,7 +315,7 @@ impl AsyncRead for Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
-        let mut state = std::mem::take(&mut self.state);
+        let mut state = self.state.lend();
         // Unread bytes of a chunk handed to AsyncRead are body data; they
         // were consumed from the buffer already and are simply dropped.
         state.pending = Bytes::new();

@@ -32,7 +32,7 @@ use crate::body::{Body, BodyState, READ_RESERVE_BYTES};
 use crate::config::{Config, OnFin, OnHangup};
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BadRequest, Counters, Detection, HangupCause, Phase};
-use crate::exchange::{Expect, Shared};
+use crate::exchange::{Expect, Home, Shared};
 use crate::handler::Handler;
 use crate::head::{self, BodyFraming, Head, Limits};
 use crate::outcome::{ConnectionGuard, Metrics, Outcome, is_access_log_enabled, log_access};
@@ -104,10 +104,11 @@ pub(crate) struct Conn<H> {
     settling: VecDeque<Settling>,
     handler: Arc<H>,
     shutdown: ShutdownSignals,
-    /// The read buffer between exchanges (lent to the `Body` during one).
-    buf: BytesMut,
-    /// The response state between exchanges (lent to the `ResponseWriter`).
-    writer: WriterState,
+    /// The read buffer and body decoder (lent to the `Body` during an
+    /// exchange).
+    body: Home<BodyState>,
+    /// The response state (lent to the `ResponseWriter` during an exchange).
+    writer: Home<WriterState>,
     /// One timer for head reads, reset instead of re-created.
     timer: Pin<Box<Sleep>>,
     served: u64,
@@ -140,8 +141,8 @@ impl<H: Handler> Conn<H> {
             settling: VecDeque::new(),
             handler,
             shutdown: shutdown.clone(),
-            buf: BytesMut::new(),
-            writer: WriterState::default(),
+            body: Home::new(Box::new(BodyState::new(BytesMut::new()))),
+            writer: Home::new(Box::default()),
             timer: Box::pin(tokio::time::sleep_until(deadline.into())),
             served: 0,
             since_yield: 0,
@@ -191,7 +192,7 @@ impl<H: Handler> Conn<H> {
     async fn read_head(&mut self) -> Result<Head, Ending> {
         let limits = self.limits();
         let config = &self.shared.config;
-        let mut idle = self.buf.is_empty();
+        let mut idle = self.body.buf.is_empty();
         let first_wait = if idle && self.served > 0 {
             config.idle_timeout
         } else {
@@ -201,7 +202,7 @@ impl<H: Handler> Conn<H> {
             .as_mut()
             .reset((Instant::now() + first_wait).into());
         loop {
-            match head::parse(&mut self.buf, &limits) {
+            match head::parse(&mut self.body.buf, &limits) {
                 Ok(Some(head)) => {
                     self.settle(false);
                     return Ok(head);
@@ -218,7 +219,7 @@ impl<H: Handler> Conn<H> {
             let read = self
                 .shared
                 .transport
-                .read(&mut self.buf, READ_RESERVE_BYTES);
+                .read(&mut self.body.buf, READ_RESERVE_BYTES);
             let settling = !self.settling.is_empty();
             let result = tokio::select! {
                 biased;
@@ -234,7 +235,7 @@ impl<H: Handler> Conn<H> {
                 () = self.shutdown.graceful.cancelled(), if idle => return Err(Ending::Clean),
             };
             match result {
-                Ok(0) if self.buf.is_empty() => return Err(Ending::Clean),
+                Ok(0) if self.body.buf.is_empty() => return Err(Ending::Clean),
                 Ok(0) | Err(_) => {
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), "client left inside a request head");
                     return Err(Ending::Close);
@@ -257,9 +258,11 @@ impl<H: Handler> Conn<H> {
     /// whether the connection may serve another request.
     async fn exchange(&mut self, head: Head) -> bool {
         self.metrics.request_started();
+        let shared = self.shared.clone();
+        let config = &shared.config;
         let started = Instant::now();
         let origin = self.writer.acked_origin();
-        let generation = self.shared.signal.reset(started, origin);
+        let generation = shared.signal.reset(started, origin);
         self.current = Some(InProgress {
             method: head.parts.method.clone(),
             uri: head.parts.uri.clone(),
@@ -267,60 +270,48 @@ impl<H: Handler> Conn<H> {
             origin,
             generation,
         });
-        let keep_alive = self.respond(head, generation).await;
+        self.writer.begin(RequestFacts {
+            version: head.parts.version,
+            is_head: head.parts.method == Method::HEAD,
+            keep_alive: head.keep_alive && !self.shutdown.graceful.is_cancelled(),
+            generation,
+        });
+        let expect_continue = head.expect_continue && head.framing != BodyFraming::Empty;
+        // A `100 Continue` must not overtake held-back responses.
+        let ready = !expect_continue || self.writer.flush_unsent(&shared).await.is_ok();
+        let keep_alive = ready && {
+            shared.set_expect(if expect_continue {
+                Expect::Pending
+            } else {
+                Expect::Nothing
+            });
+            let decoder = Decoder::new(
+                head.framing,
+                config.lenient_line_endings,
+                config.max_head_bytes,
+            );
+            self.body.begin(decoder, generation);
+            let body = Body::new(self.body.lend(), shared.clone());
+            let request = Request::new(head.parts, body, shared.clone(), generation);
+            let writer = ResponseWriter::new(self.writer.lend(), shared.clone());
+            let handled = self.run_handler(request, writer).await;
+            self.writer.restore(shared.writer_slot.take().await);
+            self.body.restore(shared.body_slot.take().await);
+            self.after_handler(handled, &shared).await
+        };
         if let Some(current) = self.current.take() {
             self.conclude(current);
         }
         keep_alive
     }
 
-    /// Serves one request: handler, finish, drain.
-    async fn respond(&mut self, head: Head, generation: u64) -> bool {
-        let shared = self.shared.clone();
+    /// Finishes the response the handler left, then drains what it left
+    /// unread. Returns whether the connection may serve another request.
+    async fn after_handler(&mut self, handled: Handled, shared: &Shared) -> bool {
         let config = &shared.config;
-        let is_head = head.parts.method == Method::HEAD;
-        let version = head.parts.version;
-        self.writer.begin(RequestFacts {
-            version,
-            is_head,
-            keep_alive: head.keep_alive && !self.shutdown.graceful.is_cancelled(),
-            generation,
-        });
-        let expects_body = head.framing != BodyFraming::Empty;
-        if head.expect_continue && expects_body {
-            // The `100 Continue` must not overtake held-back responses.
-            if self.writer.flush_unsent(&shared).await.is_err() {
-                return false;
-            }
-            shared.set_expect(Expect::Pending);
-        } else {
-            shared.set_expect(Expect::Nothing);
+        if self.body.is_failed() {
+            self.writer.set_close();
         }
-        let decoder = Decoder::new(
-            head.framing,
-            config.lenient_line_endings,
-            config.max_head_bytes,
-        );
-        let body = Body::new(
-            BodyState::new(std::mem::take(&mut self.buf), decoder, generation),
-            shared.clone(),
-        );
-        let request = Request::new(head.parts, body, shared.clone(), generation);
-        let writer = ResponseWriter::new(std::mem::take(&mut self.writer), shared.clone());
-
-        let handled = self.run_handler(request, writer).await;
-
-        self.writer = shared.writer_slot.take().await;
-        let BodyState { buf, decoder, .. } = {
-            let state = shared.body_slot.take().await;
-            if state.is_failed() {
-                self.writer.set_close();
-            }
-            state
-        };
-        self.buf = buf;
-        let mut decoder = decoder;
-
         if self.writer.is_aborted() {
             return false;
         }
@@ -354,11 +345,11 @@ impl<H: Handler> Conn<H> {
                 _ => message.as_str(),
             };
             self.writer.set_error_response(status, reason);
-            let _ = self.writer.finish(&shared, false).await;
+            let _ = self.writer.finish(shared, false).await;
             return false;
         }
 
-        if !decoder.is_done() && !self.can_drain(&decoder) {
+        if !self.body.decoder.is_done() && !self.can_drain() {
             // Decided before the head is committed, so that the response
             // says `connection: close`.
             self.writer.set_close();
@@ -366,16 +357,16 @@ impl<H: Handler> Conn<H> {
         // Hold this response back while the next pipelined request is
         // already here, up to one output buffer of held-back bytes.
         let defer = !self.writer.must_close()
-            && decoder.is_done()
+            && self.body.decoder.is_done()
             && self.writer.unsent_len() < config.write_buffer_bytes
-            && head::has_complete_head(&self.buf);
-        if self.writer.finish(&shared, defer).await.is_err() || self.writer.must_close() {
+            && head::has_complete_head(&self.body.buf);
+        if self.writer.finish(shared, defer).await.is_err() || self.writer.must_close() {
             return false;
         }
-        if decoder.is_done() {
+        if self.body.decoder.is_done() {
             return true;
         }
-        self.drain(&mut decoder).await
+        self.drain().await
     }
 
     /// Runs the handler, catching panics, raced against the socket watch.
@@ -425,9 +416,11 @@ impl<H: Handler> Conn<H> {
     /// connection. Not when the client still waits for a `100 Continue`
     /// that was never sent (it may never send the body: RFC 9110 §10.1.1),
     /// nor when the known remainder exceeds `max_drain_bytes`.
-    fn can_drain(&self, decoder: &Decoder) -> bool {
+    fn can_drain(&self) -> bool {
         let continue_unsent = matches!(self.shared.expect(), Expect::Pending | Expect::Skipped);
-        let too_long = decoder
+        let too_long = self
+            .body
+            .decoder
             .known_remaining()
             .is_some_and(|n| n > self.shared.config.max_drain_bytes);
         !continue_unsent && !too_long
@@ -435,24 +428,23 @@ impl<H: Handler> Conn<H> {
 
     /// Reads and discards the rest of a body the handler did not read, up
     /// to `max_drain_bytes`. Returns whether the connection can continue.
-    async fn drain(&mut self, decoder: &mut Decoder) -> bool {
+    async fn drain(&mut self) -> bool {
         let config = &self.shared.config;
+        let transport = &self.shared.transport;
+        let BodyState { buf, decoder, .. } = &mut *self.body;
         let mut budget = config.max_drain_bytes;
         loop {
             if decoder.known_remaining().is_some_and(|n| n > budget) {
                 return false;
             }
-            match decoder.decode(&mut self.buf, usize::MAX) {
+            match decoder.decode(buf, usize::MAX) {
                 Ok(Decoded::End) => return true,
                 Ok(Decoded::Data(data)) => match budget.checked_sub(data.len() as u64) {
                     Some(left) => budget = left,
                     None => return false,
                 },
                 Ok(Decoded::NeedMore) => {
-                    let read = self
-                        .shared
-                        .transport
-                        .read(&mut self.buf, READ_RESERVE_BYTES);
+                    let read = transport.read(buf, READ_RESERVE_BYTES);
                     match tokio::time::timeout(config.body_read_timeout, read).await {
                         Ok(Ok(n)) if n > 0 => {}
                         _ => return false,
@@ -505,10 +497,10 @@ impl<H: Handler> Conn<H> {
         let mut budget = config.linger_bytes;
         let linger = async {
             while budget > 0 {
-                self.buf.clear();
+                self.body.buf.clear();
                 match shared
                     .transport
-                    .read(&mut self.buf, READ_RESERVE_BYTES)
+                    .read(&mut self.body.buf, READ_RESERVE_BYTES)
                     .await
                 {
                     Ok(n) if n > 0 => budget = budget.saturating_sub(n as u64),

@@ -7,8 +7,11 @@
 //! buffer, body decoder, output buffer, framing) belongs to the connection,
 //! so each lends its state out and puts it back into a [`Slot`] when
 //! dropped. The connection waits for both before it finishes the response.
-//! No allocation: the slots live as long as the connection.
+//! No allocation per request: the slots live as long as the connection, and
+//! the states travel boxed ([`Home`]), so lending one moves a pointer, not
+//! a few hundred bytes.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -24,8 +27,8 @@ pub(crate) struct Shared {
     pub transport: Transport,
     pub config: Config,
     pub signal: Signal,
-    pub writer_slot: Slot<crate::response::WriterState>,
-    pub body_slot: Slot<crate::body::BodyState>,
+    pub writer_slot: Slot<Box<crate::response::WriterState>>,
+    pub body_slot: Slot<Box<crate::body::BodyState>>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
 }
@@ -119,5 +122,46 @@ impl<T> Slot<T> {
             }
             self.returned.notified().await;
         }
+    }
+}
+
+/// A boxed state with one owner at a time: the connection between
+/// exchanges, the handler's [`Request`](crate::Request) or
+/// [`ResponseWriter`](crate::ResponseWriter) during one. Dereferences to
+/// the state; using it while it is lent out is a bug in this crate, and
+/// panics.
+#[derive(Debug)]
+pub(crate) struct Home<T>(Option<Box<T>>);
+
+const LENT: &str = "connection state used while lent to the handler";
+
+impl<T> Home<T> {
+    pub(crate) fn new(state: Box<T>) -> Self {
+        Home(Some(state))
+    }
+
+    /// Hands the state out; the home is empty until [`restore`](Self::restore).
+    pub(crate) fn lend(&mut self) -> Box<T> {
+        self.0.take().expect(LENT)
+    }
+
+    /// Takes the state back.
+    pub(crate) fn restore(&mut self, state: Box<T>) {
+        debug_assert!(self.0.is_none(), "restored twice");
+        self.0 = Some(state);
+    }
+}
+
+impl<T> Deref for Home<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_deref().expect(LENT)
+    }
+}
+
+impl<T> DerefMut for Home<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_deref_mut().expect(LENT)
     }
 }

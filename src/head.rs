@@ -187,21 +187,20 @@ fn parse_complete<'b>(
     };
 
     let mut map = HeaderMap::with_capacity(req.headers.len());
+    let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
         let name =
             HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| BadRequest::InvalidHeader)?;
         let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
             .map_err(|_| BadRequest::InvalidHeader)?;
+        facts.observe(&name, field.value);
         map.append(name, value);
     }
 
-    let framing = body_framing(&map, version)?;
-    check_host(&map, version)?;
-    let keep_alive = wants_keep_alive(&map, version);
-    let expect_continue = version == Version::HTTP_11
-        && map
-            .get(EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let framing = facts.body_framing(version)?;
+    facts.check_host(version)?;
+    let keep_alive = facts.keep_alive(version);
+    let expect_continue = version == Version::HTTP_11 && facts.expect_continue;
 
     let mut request = http::Request::new(());
     *request.method_mut() = method;
@@ -252,52 +251,121 @@ fn has_http_version_syntax(head: &[u8]) -> bool {
     all_digits(major) && minor.is_none_or(all_digits)
 }
 
-/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`; an HTTP/1.0
-/// request at most one.
-fn check_host(map: &HeaderMap, version: Version) -> Result<(), BadRequest> {
-    let mut hosts = map.get_all(HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (_, Some(_)) => Err(BadRequest::DuplicateHost),
-        (None, None) if version == Version::HTTP_11 => Err(BadRequest::MissingHost),
-        _ => Ok(()),
-    }
+/// What the fields that shape framing and persistence said, gathered in
+/// the pass that builds the `HeaderMap`, so that none is looked up by hash
+/// afterwards. Field order does not matter; repeated fields combine as
+/// RFC 9110's list rules say.
+#[derive(Debug, Default)]
+struct FieldFacts {
+    hosts: u32,
+    content_length: Option<u64>,
+    /// The first `Content-Length` problem seen (invalid beats conflicting
+    /// only by arriving first; both are 400).
+    content_length_error: Option<BadRequest>,
+    has_transfer_encoding: bool,
+    /// `chunked` was the last coding seen so far.
+    last_coding_chunked: bool,
+    /// A coding followed `chunked`.
+    coding_after_chunked: bool,
+    /// A coding other than `chunked` appeared.
+    other_coding: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
 }
 
-/// RFC 9112 §6.3, in the order it gives.
-fn body_framing(map: &HeaderMap, version: Version) -> Result<BodyFraming, BadRequest> {
-    let has_te = map.contains_key(TRANSFER_ENCODING);
-    let content_length = content_length(map)?;
-    if has_te {
-        if content_length.is_some() {
-            return Err(BadRequest::ContentLengthWithTransferEncoding);
-        }
-        if version == Version::HTTP_10 {
-            return Err(BadRequest::TransferEncodingInHttp10);
-        }
-        return transfer_codings(map).map(|()| BodyFraming::Chunked);
-    }
-    Ok(match content_length {
-        None | Some(0) => BodyFraming::Empty,
-        Some(n) => BodyFraming::Length(n),
-    })
-}
-
-/// All `Content-Length` values, comma lists included, must be the same
-/// decimal number (RFC 9110 §8.6 lets a recipient accept identical repeats).
-fn content_length(map: &HeaderMap) -> Result<Option<u64>, BadRequest> {
-    let mut found = None;
-    for value in map.get_all(CONTENT_LENGTH) {
-        for element in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(trim_ows(element)).ok_or(BadRequest::InvalidContentLength)?;
-            match found {
-                Some(previous) if previous != n => {
-                    return Err(BadRequest::ConflictingContentLength);
+impl FieldFacts {
+    fn observe(&mut self, name: &HeaderName, value: &[u8]) {
+        if name == HOST {
+            self.hosts += 1;
+        } else if name == CONTENT_LENGTH {
+            self.observe_content_length(value);
+        } else if name == TRANSFER_ENCODING {
+            self.has_transfer_encoding = true;
+            for coding in value
+                .split(|&b| b == b',')
+                .map(trim_ows)
+                .filter(|c| !c.is_empty())
+            {
+                if self.last_coding_chunked {
+                    self.coding_after_chunked = true;
                 }
-                _ => found = Some(n),
+                self.last_coding_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                self.other_coding |= !self.last_coding_chunked;
+            }
+        } else if name == CONNECTION {
+            for option in value.split(|&b| b == b',').map(trim_ows) {
+                self.close |= option.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == EXPECT {
+            self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+
+    /// All `Content-Length` values, comma lists included, must be the same
+    /// decimal number (RFC 9110 §8.6 lets a recipient accept identical
+    /// repeats).
+    fn observe_content_length(&mut self, value: &[u8]) {
+        for element in value.split(|&b| b == b',') {
+            let Some(n) = parse_decimal(trim_ows(element)) else {
+                self.content_length_error
+                    .get_or_insert(BadRequest::InvalidContentLength);
+                continue;
+            };
+            match self.content_length {
+                Some(previous) if previous != n => {
+                    self.content_length_error
+                        .get_or_insert(BadRequest::ConflictingContentLength);
+                }
+                _ => self.content_length = Some(n),
             }
         }
     }
-    Ok(found)
+
+    /// RFC 9112 §6.3, in the order it gives. The codings must end in exactly
+    /// one `chunked` (else 400), and `chunked` must be the only coding: we
+    /// do not decode gzip or deflate transfer codings (501, RFC 9112 §6.1).
+    fn body_framing(&self, version: Version) -> Result<BodyFraming, BadRequest> {
+        if let Some(error) = self.content_length_error {
+            return Err(error);
+        }
+        if self.has_transfer_encoding {
+            if self.content_length.is_some() {
+                return Err(BadRequest::ContentLengthWithTransferEncoding);
+            }
+            if version == Version::HTTP_10 {
+                return Err(BadRequest::TransferEncodingInHttp10);
+            }
+            if self.coding_after_chunked || !self.last_coding_chunked {
+                return Err(BadRequest::ChunkedNotFinal);
+            }
+            if self.other_coding {
+                return Err(BadRequest::UnsupportedTransferCoding);
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        Ok(match self.content_length {
+            None | Some(0) => BodyFraming::Empty,
+            Some(n) => BodyFraming::Length(n),
+        })
+    }
+
+    /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`; an
+    /// HTTP/1.0 request at most one.
+    fn check_host(&self, version: Version) -> Result<(), BadRequest> {
+        match self.hosts {
+            0 if version == Version::HTTP_11 => Err(BadRequest::MissingHost),
+            0 | 1 => Ok(()),
+            _ => Err(BadRequest::DuplicateHost),
+        }
+    }
+
+    /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0
+    /// closes it unless `Connection: keep-alive` (RFC 9112 §9.3).
+    fn keep_alive(&self, version: Version) -> bool {
+        !self.close && (version == Version::HTTP_11 || self.keep_alive)
+    }
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
@@ -310,56 +378,6 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
         }
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
-}
-
-/// The codings, across every `Transfer-Encoding` field, must end in exactly
-/// one `chunked` (else 400), and `chunked` must be the only coding: we do
-/// not decode gzip or deflate transfer codings (501, RFC 9112 §6.1).
-fn transfer_codings(map: &HeaderMap) -> Result<(), BadRequest> {
-    let codings = map
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(trim_ows)
-        .filter(|coding| !coding.is_empty());
-    let mut last_was_chunked = false;
-    let mut other_coding = false;
-    for coding in codings {
-        if last_was_chunked {
-            // Something follows `chunked` (maybe `chunked` again).
-            return Err(BadRequest::ChunkedNotFinal);
-        }
-        if coding.eq_ignore_ascii_case(b"chunked") {
-            last_was_chunked = true;
-        } else {
-            other_coding = true;
-        }
-    }
-    if !last_was_chunked {
-        Err(BadRequest::ChunkedNotFinal)
-    } else if other_coding {
-        Err(BadRequest::UnsupportedTransferCoding)
-    } else {
-        Ok(())
-    }
-}
-
-/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 closes
-/// it unless `Connection: keep-alive` (RFC 9112 §9.3).
-fn wants_keep_alive(map: &HeaderMap, version: Version) -> bool {
-    let mut close = false;
-    let mut keep_alive = false;
-    for value in map.get_all(CONNECTION) {
-        for option in value.as_bytes().split(|&b| b == b',').map(trim_ows) {
-            close |= option.eq_ignore_ascii_case(b"close");
-            keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
-        }
-    }
-    if close {
-        false
-    } else {
-        version == Version::HTTP_11 || keep_alive
-    }
 }
 
 /// Strips optional whitespace (SP / HTAB) from both ends.

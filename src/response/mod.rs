@@ -37,7 +37,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::error::{Counters, Detection, Error, Hangup, HangupCause, Phase, Result};
-use crate::exchange::{Expect, Shared};
+use crate::exchange::{Expect, Home, Shared};
 use encode::{CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHUNK, Persistence};
 
 /// Writes the response to one request: status, headers, then body bytes.
@@ -52,7 +52,7 @@ use encode::{CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHU
 /// never dropped: they go into the exchange's outcome.
 #[derive(Debug)]
 pub struct ResponseWriter {
-    state: WriterState,
+    state: Home<WriterState>,
     shared: Arc<Shared>,
 }
 
@@ -549,8 +549,11 @@ fn wants_close(headers: &HeaderMap) -> bool {
 }
 
 impl ResponseWriter {
-    pub(crate) fn new(state: WriterState, shared: Arc<Shared>) -> Self {
-        ResponseWriter { state, shared }
+    pub(crate) fn new(state: Box<WriterState>, shared: Arc<Shared>) -> Self {
+        ResponseWriter {
+            state: Home::new(state),
+            shared,
+        }
     }
 
     /// The status to send (default `200 OK`).
@@ -743,6 +746,6 @@ impl ResponseWriter {
 
 impl Drop for ResponseWriter {
     fn drop(&mut self) {
-        self.shared.writer_slot.put(std::mem::take(&mut self.state));
+        self.shared.writer_slot.put(self.state.lend());
     }
 }
