@@ -524,23 +524,31 @@ async fn held_back_pipelined_responses_are_bounded_by_the_buffer() {
     //    response: with unbounded holding, nothing would ever arrive.
     use tokio::io::AsyncReadExt;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let config = hangup::Config::builder().write_buffer_bytes(1024).build().unwrap();
-    let server = spawn(config, move |request: hangup::Request, mut response: hangup::ResponseWriter| {
-        let mut rx = rx.clone();
-        async move {
-            if request.uri().path() == "/30" {
-                let _ = rx.wait_for(|received| *received).await;
+    let config = hangup::Config::builder()
+        .write_buffer_bytes(1024)
+        .build()
+        .unwrap();
+    let server = spawn(
+        config,
+        move |request: hangup::Request, mut response: hangup::ResponseWriter| {
+            let mut rx = rx.clone();
+            async move {
+                if request.uri().path() == "/30" {
+                    let _ = rx.wait_for(|received| *received).await;
+                }
+                response.write_all(request.uri().path().as_bytes()).await
             }
-            response.write_all(request.uri().path().as_bytes()).await
-        }
-    })
+        },
+    )
     .await;
     let mut stream = connect(server.addr).await;
     let mut batch = Vec::new();
     for i in 0..40 {
         batch.extend_from_slice(&get(&format!("/{i}")));
     }
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &batch).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &batch)
+        .await
+        .unwrap();
     let mut first = vec![0u8; 64 * 1024];
     let n = tokio::time::timeout(LIMIT, stream.read(&mut first))
         .await
@@ -550,11 +558,17 @@ async fn held_back_pipelined_responses_are_bounded_by_the_buffer() {
     tx.send(true).unwrap();
     let mut all = first[..n].to_vec();
     while parse_responses_prefix(&all) < 40 {
-        let n = tokio::time::timeout(LIMIT, stream.read(&mut first)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(LIMIT, stream.read(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "closed early");
         all.extend_from_slice(&first[..n]);
     }
-    let bodies: Vec<String> = parse_responses(&all, &[]).iter().map(|r| r.text()).collect();
+    let bodies: Vec<String> = parse_responses(&all, &[])
+        .iter()
+        .map(|r| r.text())
+        .collect();
     let expected: Vec<String> = (0..40).map(|i| format!("/{i}")).collect();
     assert_eq!(bodies, expected);
 }
