@@ -2,6 +2,7 @@
 
 mod access_log;
 mod cli_lab;
+mod cli_serve;
 mod connection;
 mod framing;
 mod hangups;
