@@ -83,6 +83,7 @@ pub(crate) fn log_access(outcome: &Outcome) {
         target = %outcome.uri,
         status = outcome.status().as_u16(),
         intended_status = outcome.intended_status.as_u16(),
+        complete = outcome.complete,
         written = outcome.counters.written,
         acked = outcome.counters.acked,
         in_flight = outcome.in_flight,

@@ -106,6 +106,7 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
     let complete = &lines[0];
     assert_eq!(complete.level, tracing::Level::INFO);
     assert_eq!(complete.fields["status"], "200");
+    assert_eq!(complete.fields["complete"], "true");
     assert_eq!(complete.fields["written"], raw.len().to_string());
     assert_eq!(complete.fields["acked"], raw.len().to_string());
     assert!(
@@ -117,6 +118,7 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
     assert_eq!(aborted.level, tracing::Level::INFO);
     assert_eq!(aborted.fields["status"], "499");
     assert_eq!(aborted.fields["intended_status"], "200");
+    assert_eq!(aborted.fields["complete"], "false");
     assert_eq!(aborted.fields["target"], "/download");
     // The watch sees the RST while the handler is blocked in a write, or
     // the write fails first: either way the phase is "sending".
@@ -141,4 +143,38 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
         loud.is_empty(),
         "client hang-ups logged as warnings or errors: {loud:#?}"
     );
+}
+
+#[tokio::test]
+async fn response_cut_short_by_the_handler_is_logged_incomplete_without_a_cause() {
+    // 1. The handler commits a chunked response, then fails.
+    // 2. The client is still there and sees a body without its last chunk.
+    // 3. The access line says complete=false and names no hang-up cause:
+    //    the server cut it short, not the client.
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let server = spawn_default(|_r: Request, mut w: ResponseWriter| async move {
+        w.write_all(b"partial").await?;
+        w.flush().await?;
+        Err(hangup::Error::Io(std::io::Error::other("disk went away")))
+    })
+    .await;
+    let raw = raw_exchange(server.addr, &get("/")).await;
+    let response = &parse_responses(&raw, &[false])[0];
+    assert_eq!(response.body, b"partial");
+    assert!(!response.complete, "the last chunk must be missing");
+    let lines = {
+        let start = std::time::Instant::now();
+        loop {
+            let lines = capture.access_lines();
+            if !lines.is_empty() || start.elapsed() > LIMIT {
+                break lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0].fields["complete"], "false");
+    assert!(!lines[0].fields.contains_key("cause"), "{lines:#?}");
 }
