@@ -111,6 +111,8 @@ pub(crate) struct Conn<H> {
     writer: Home<WriterState>,
     /// One timer for head reads, reset instead of re-created.
     timer: Pin<Box<Sleep>>,
+    /// The search for the end of the next head, kept across reads.
+    head_scan: head::Scan,
     served: u64,
     since_yield: u32,
 }
@@ -144,6 +146,7 @@ impl<H: Handler> Conn<H> {
             body: Home::new(Box::new(BodyState::new(BytesMut::new()))),
             writer: Home::new(Box::default()),
             timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+            head_scan: head::Scan::default(),
             served: 0,
             since_yield: 0,
         };
@@ -191,18 +194,12 @@ impl<H: Handler> Conn<H> {
     /// socket, responses held back for pipelining are sent.
     async fn read_head(&mut self) -> Result<Head, Ending> {
         let limits = self.limits();
-        let config = &self.shared.config;
         let mut idle = self.body.buf.is_empty();
-        let first_wait = if idle && self.served > 0 {
-            config.idle_timeout
-        } else {
-            config.header_read_timeout
-        };
-        self.timer
-            .as_mut()
-            .reset((Instant::now() + first_wait).into());
+        // The first request's deadline was set at the accept; later ones are
+        // armed at their first wait, so a pipelined head costs no timer.
+        let mut armed = self.served == 0;
         loop {
-            match head::parse(&mut self.body.buf, &limits) {
+            match head::parse(&mut self.body.buf, &limits, &mut self.head_scan) {
                 Ok(Some(head)) => {
                     self.settle(false);
                     return Ok(head);
@@ -215,6 +212,16 @@ impl<H: Handler> Conn<H> {
                 if self.writer.flush_unsent(&self.shared).await.is_err() {
                     return Err(Ending::Close);
                 }
+            }
+            if !armed {
+                let config = &self.shared.config;
+                let wait = if idle {
+                    config.idle_timeout
+                } else {
+                    config.header_read_timeout
+                };
+                self.timer.as_mut().reset((Instant::now() + wait).into());
+                armed = true;
             }
             let read = self
                 .shared
@@ -359,7 +366,7 @@ impl<H: Handler> Conn<H> {
         let defer = !self.writer.must_close()
             && self.body.decoder.is_done()
             && self.writer.unsent_len() < config.write_buffer_bytes
-            && head::has_complete_head(&self.body.buf);
+            && self.next_head_is_complete();
         if self.writer.finish(shared, defer).await.is_err() || self.writer.must_close() {
             return false;
         }
@@ -410,6 +417,14 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+    }
+
+    /// True when the next pipelined request's head is already buffered. The
+    /// search is kept for the parse that follows.
+    fn next_head_is_complete(&mut self) -> bool {
+        let limits = self.limits();
+        head::find_end(&mut self.body.buf, &limits, &mut self.head_scan)
+            .is_ok_and(|end| end.is_some())
     }
 
     /// Whether an unread body remainder may be drained to keep the

@@ -52,7 +52,23 @@ pub(crate) struct Head {
 /// `max_headers` above it costs one allocation per request.
 const STACK_HEADERS: usize = 128;
 
-/// Parses one request head from the front of `buf`.
+/// How far the search for the end of the current head has got. The
+/// connection keeps one across reads, so a head that arrives in many small
+/// pieces is scanned once in total, not once per piece (which a client
+/// could otherwise make quadratic), and a head found early (to decide on
+/// pipelining) is not searched for again.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Scan {
+    /// Bytes already searched without finding the end.
+    scanned: usize,
+    /// Where the request line's LF is, once seen.
+    request_line_end: Option<usize>,
+    /// Where the head ends, once found.
+    end: Option<usize>,
+}
+
+/// Parses one request head from the front of `buf`, continuing the search
+/// recorded in `scan` (which is reset when a head is returned).
 ///
 /// Returns `Ok(None)` while the head is incomplete and within its limits,
 /// leaving `buf` untouched (except that empty lines before the request
@@ -63,20 +79,15 @@ const STACK_HEADERS: usize = 128;
 ///
 /// The [`BadRequest`] kind the request is answered with. `buf` is left in an
 /// unspecified state: the connection is closing.
-pub(crate) fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, BadRequest> {
-    skip_leading_empty_lines(buf, limits.lenient_line_endings);
-    let Some(head_len) = find_head_end(buf) else {
-        check_partial_limits(buf, limits)?;
+pub(crate) fn parse(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    scan: &mut Scan,
+) -> Result<Option<Head>, BadRequest> {
+    let Some(head_len) = find_end(buf, limits, scan)? else {
         return Ok(None);
     };
-    if head_len > limits.max_head_bytes {
-        return Err(BadRequest::HeadTooLarge);
-    }
-    check_line_endings(&buf[..head_len], limits.lenient_line_endings)?;
-    let request_line_len = memchr::memchr(b'\n', &buf[..head_len]).unwrap_or(head_len);
-    if request_line_len > limits.max_request_line_bytes {
-        return Err(BadRequest::RequestLineTooLong);
-    }
+    *scan = Scan::default();
     let bytes = buf.split_to(head_len).freeze();
     if limits.max_headers <= STACK_HEADERS {
         let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
@@ -88,14 +99,55 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>,
     .map(Some)
 }
 
-/// True when `buf` starts with a complete head (a pipelined request that
-/// is already waiting). Leading empty lines are looked past, not removed.
-pub(crate) fn has_complete_head(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    find_head_end(&buf[start..]).is_some()
+/// Finds the end of the head at the front of `buf`: the length including
+/// its blank line, or `None` while it has not arrived. One pass over the
+/// LFs also enforces what can be judged early: every LF follows a CR
+/// (unless lenient; RFC 9112 §2.2), and the request line and the head stay
+/// within their limits, so an endless line is answered at the limit, not
+/// at the timeout. A bare CR is left to httparse, which rejects it (a CR
+/// must be followed by LF in every part of a head).
+pub(crate) fn find_end(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    scan: &mut Scan,
+) -> Result<Option<usize>, BadRequest> {
+    if let Some(end) = scan.end {
+        return Ok(Some(end));
+    }
+    let lenient = limits.lenient_line_endings;
+    if scan.scanned == 0 {
+        skip_leading_empty_lines(buf, lenient);
+    }
+    // Step back two bytes: an LF there may now be followed by the rest of
+    // a blank line.
+    let from = scan.scanned.saturating_sub(2);
+    for lf in memchr::memchr_iter(b'\n', &buf[from..]).map(|at| from + at) {
+        if !lenient && (lf == 0 || buf[lf - 1] != b'\r') {
+            return Err(BadRequest::BareLineFeed);
+        }
+        if *scan.request_line_end.get_or_insert(lf) > limits.max_request_line_bytes {
+            return Err(BadRequest::RequestLineTooLong);
+        }
+        let end = match buf.get(lf + 1..) {
+            Some([b'\n', ..]) if lenient => lf + 2,
+            Some([b'\n', ..]) => return Err(BadRequest::BareLineFeed),
+            Some([b'\r', b'\n', ..]) => lf + 3,
+            _ => continue,
+        };
+        if end > limits.max_head_bytes {
+            return Err(BadRequest::HeadTooLarge);
+        }
+        scan.end = Some(end);
+        return Ok(Some(end));
+    }
+    scan.scanned = buf.len();
+    if scan.request_line_end.is_none() && buf.len() > limits.max_request_line_bytes {
+        return Err(BadRequest::RequestLineTooLong);
+    }
+    if buf.len() >= limits.max_head_bytes {
+        return Err(BadRequest::HeadTooLarge);
+    }
+    Ok(None)
 }
 
 /// Drops the CRLFs (or, leniently, LFs) a client may send before a request
@@ -112,37 +164,6 @@ fn skip_leading_empty_lines(buf: &mut BytesMut, lenient: bool) {
     if skip > 0 {
         let _ = buf.split_to(skip);
     }
-}
-
-/// Length of the head including its blank line, if the blank line has
-/// arrived. Any LF followed by LF or CRLF ends the head, so a head with bare
-/// LFs completes (and is then rejected or accepted by the line-ending check)
-/// instead of waiting for a CRLF CRLF that never comes.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    for lf in memchr::memchr_iter(b'\n', buf) {
-        match buf.get(lf + 1..) {
-            Some([b'\n', ..]) => return Some(lf + 2),
-            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Limits that can be judged before the head is complete, so that a client
-/// sending an endless request line or head is answered at the limit rather
-/// than at the timeout.
-fn check_partial_limits(buf: &[u8], limits: &Limits) -> Result<(), BadRequest> {
-    let line_limit = limits.max_request_line_bytes;
-    match memchr::memchr(b'\n', buf) {
-        None if buf.len() > line_limit => return Err(BadRequest::RequestLineTooLong),
-        Some(lf) if lf > line_limit => return Err(BadRequest::RequestLineTooLong),
-        _ => {}
-    }
-    if buf.len() >= limits.max_head_bytes {
-        return Err(BadRequest::HeadTooLarge);
-    }
-    Ok(())
 }
 
 /// Every LF must follow a CR (unless lenient) and every CR must precede an
@@ -171,6 +192,7 @@ fn parse_complete<'b>(
         // The blank line is in `bytes`, so a partial parse means httparse
         // disagreed about where a line ended: a malformed field.
         Ok(httparse::Status::Partial) => return Err(BadRequest::InvalidHeader),
+        Err(_) if has_bare_cr(bytes) => return Err(BadRequest::BareCarriageReturn),
         Err(err) => return Err(classify_httparse_error(err, bytes)),
     }
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -214,6 +236,12 @@ fn parse_complete<'b>(
         keep_alive,
         expect_continue,
     })
+}
+
+/// A CR not followed by LF: what made httparse fail, named precisely.
+/// Only called on the error path.
+fn has_bare_cr(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', head).any(|cr| head.get(cr + 1) != Some(&b'\n'))
 }
 
 /// httparse says which token was wrong; the request line's version decides
@@ -403,7 +431,7 @@ mod tests {
     };
 
     fn parse_all(input: &[u8]) -> Result<Option<Head>, BadRequest> {
-        parse(&mut BytesMut::from(input), &LIMITS)
+        parse(&mut BytesMut::from(input), &LIMITS, &mut Scan::default())
     }
 
     fn rejected(input: &[u8]) -> BadRequest {
@@ -416,7 +444,9 @@ mod tests {
     #[test]
     fn parses_a_simple_get_and_leaves_the_rest() {
         let mut buf = BytesMut::from(&b"GET /a?b HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nNEXT"[..]);
-        let head = parse(&mut buf, &LIMITS).unwrap().unwrap();
+        let head = parse(&mut buf, &LIMITS, &mut Scan::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.parts.method, Method::GET);
         assert_eq!(head.parts.uri, "/a?b");
         assert_eq!(head.parts.version, Version::HTTP_11);
@@ -432,12 +462,57 @@ mod tests {
         let head_len = input.len() - 3;
         for split in 0..head_len {
             let mut buf = BytesMut::from(&input[..split]);
-            assert!(parse(&mut buf, &LIMITS).unwrap().is_none(), "split {split}");
+            assert!(
+                parse(&mut buf, &LIMITS, &mut Scan::default())
+                    .unwrap()
+                    .is_none(),
+                "split {split}"
+            );
             buf.extend_from_slice(&input[split..]);
-            let head = parse(&mut buf, &LIMITS).unwrap().unwrap();
+            let head = parse(&mut buf, &LIMITS, &mut Scan::default())
+                .unwrap()
+                .unwrap();
             assert_eq!(head.framing, BodyFraming::Length(3), "split {split}");
             assert_eq!(&buf[..], b"abc", "split {split}");
         }
+    }
+
+    #[test]
+    fn a_scan_kept_across_reads_matches_a_fresh_parse() {
+        let input = b"\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+        let mut buf = BytesMut::new();
+        let mut scan = Scan::default();
+        let mut parsed = None;
+        for &byte in input.iter() {
+            buf.extend_from_slice(&[byte]);
+            if parsed.is_none() {
+                parsed = parse(&mut buf, &LIMITS, &mut scan).unwrap();
+            }
+        }
+        let head = parsed.expect("the head completes");
+        assert_eq!(head.framing, BodyFraming::Length(3));
+        assert_eq!(&buf[..], b"abc");
+    }
+
+    #[test]
+    fn a_kept_scan_does_not_rescan_what_it_has_seen() {
+        // One byte at a time: each call looks at the new byte (and two
+        // before it), so the whole line costs linear work and is answered
+        // at the limit.
+        let mut buf = BytesMut::from(&b"GET /"[..]);
+        let mut scan = Scan::default();
+        let mut calls = 0;
+        let err = loop {
+            calls += 1;
+            match parse(&mut buf, &LIMITS, &mut scan) {
+                Ok(None) => buf.extend_from_slice(b"a"),
+                Ok(Some(_)) => panic!("no head was sent"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err, BadRequest::RequestLineTooLong);
+        assert_eq!(scan.scanned, LIMITS.max_request_line_bytes + 1);
+        assert!(calls > LIMITS.max_request_line_bytes - 10);
     }
 
     #[test]
@@ -469,11 +544,13 @@ mod tests {
         let head = parse(
             &mut BytesMut::from(&b"GET / HTTP/1.1\nHost: x\n\n"[..]),
             &lenient,
+            &mut Scan::default(),
         );
         assert!(head.unwrap().is_some());
         let bare_cr = parse(
             &mut BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\ry\n\n"[..]),
             &lenient,
+            &mut Scan::default(),
         );
         assert_eq!(bare_cr.unwrap_err(), BadRequest::BareCarriageReturn);
     }
@@ -669,22 +746,37 @@ mod tests {
         };
         let long_line = format!("GET /{} HTTP/1.1", "a".repeat(40));
         assert_eq!(
-            parse(&mut BytesMut::from(long_line.as_bytes()), &small).unwrap_err(),
+            parse(
+                &mut BytesMut::from(long_line.as_bytes()),
+                &small,
+                &mut Scan::default()
+            )
+            .unwrap_err(),
             BadRequest::RequestLineTooLong
         );
         let complete = format!("{long_line}\r\nHost: x\r\n\r\n");
         assert_eq!(
-            parse(&mut BytesMut::from(complete.as_bytes()), &small).unwrap_err(),
+            parse(
+                &mut BytesMut::from(complete.as_bytes()),
+                &small,
+                &mut Scan::default()
+            )
+            .unwrap_err(),
             BadRequest::RequestLineTooLong
         );
         let big = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}", "b".repeat(200));
         assert_eq!(
-            parse(&mut BytesMut::from(big.as_bytes()), &small).unwrap_err(),
+            parse(
+                &mut BytesMut::from(big.as_bytes()),
+                &small,
+                &mut Scan::default()
+            )
+            .unwrap_err(),
             BadRequest::HeadTooLarge
         );
         let many = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
         assert_eq!(
-            parse(&mut BytesMut::from(&many[..]), &small).unwrap_err(),
+            parse(&mut BytesMut::from(&many[..]), &small, &mut Scan::default()).unwrap_err(),
             BadRequest::TooManyHeaders
         );
     }
@@ -700,7 +792,7 @@ mod tests {
             req.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
         }
         req.extend_from_slice(b"\r\n");
-        let head = parse(&mut BytesMut::from(&req[..]), &limits)
+        let head = parse(&mut BytesMut::from(&req[..]), &limits, &mut Scan::default())
             .unwrap()
             .unwrap();
         assert_eq!(head.parts.headers.len(), 201);

@@ -82,7 +82,7 @@ pub mod __private {
             lenient_line_endings: false,
         };
         let mut buf = BytesMut::from(input);
-        let head = crate::head::parse(&mut buf, &limits)?;
+        let head = crate::head::parse(&mut buf, &limits, &mut crate::head::Scan::default())?;
         Ok(head.map(|_| input.len() - buf.len()))
     }
 

@@ -28,28 +28,61 @@ pub(crate) enum Persistence {
     Close,
 }
 
-/// Appends the response head: status line, `Date`, the handler's fields
-/// (minus those the server manages), the framing field, `Connection`.
-pub(crate) fn head(
+/// What the handler's own fields say about framing and persistence,
+/// learned while writing them, so that no field is looked up by hash.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HandlerFields {
+    /// A valid `Content-Length` the handler set (an invalid one is ignored:
+    /// automatic framing applies).
+    pub content_length: Option<u64>,
+    /// `Connection: close` among the handler's fields.
+    pub close: bool,
+    /// The handler set its own `Date`.
+    pub date: bool,
+}
+
+/// Appends the status line and the handler's fields, except the ones the
+/// server manages (`Content-Length`, `Transfer-Encoding`, `Connection`),
+/// in one pass; returns what those said. [`end_head`] completes the head.
+pub(crate) fn start_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
-    framing: Framing,
-    persistence: Persistence,
-) {
+) -> HandlerFields {
     status_line(out, status);
-    if !headers.contains_key(DATE) {
-        out.extend_from_slice(b"date: ");
-        crate::date::append_now(out);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut fields = HandlerFields::default();
     for (name, value) in headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+        if name == CONTENT_LENGTH {
+            fields.content_length = parse_content_length(value.as_bytes());
             continue;
         }
+        if name == TRANSFER_ENCODING {
+            continue;
+        }
+        if name == CONNECTION {
+            fields.close |= has_close_token(value.as_bytes());
+            continue;
+        }
+        fields.date |= name == DATE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    fields
+}
+
+/// Appends `Date` (unless the handler set one), the framing field,
+/// `Connection` and the blank line that ends the head.
+pub(crate) fn end_head(
+    out: &mut Vec<u8>,
+    fields: &HandlerFields,
+    framing: Framing,
+    persistence: Persistence,
+) {
+    if !fields.date {
+        out.extend_from_slice(b"date: ");
+        crate::date::append_now(out);
         out.extend_from_slice(b"\r\n");
     }
     match framing {
@@ -67,6 +100,25 @@ pub(crate) fn head(
         Persistence::Close => out.extend_from_slice(b"connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A `Content-Length` value a handler set: decimal digits, optional
+/// surrounding whitespace.
+pub(crate) fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let digits = crate::head::trim_ows(value);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// A `Connection` value lists `close`.
+fn has_close_token(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|token| crate::head::trim_ows(token).eq_ignore_ascii_case(b"close"))
 }
 
 /// `HTTP/1.1 <code> <reason>\r\n`. We answer HTTP/1.0 requests with
@@ -169,19 +221,19 @@ mod tests {
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         headers.insert("transfer-encoding", HeaderValue::from_static("gzip"));
         headers.insert("date", HeaderValue::from_static("x"));
+        headers.insert("connection", HeaderValue::from_static("upgrade, Close"));
+        headers.insert("content-length", HeaderValue::from_static(" 17 "));
         let mut out = Vec::new();
-        head(
-            &mut out,
-            StatusCode::NOT_FOUND,
-            &headers,
-            Framing::Length(3),
-            Persistence::Close,
-        );
+        let fields = start_head(&mut out, StatusCode::NOT_FOUND, &headers);
+        assert_eq!(fields.content_length, Some(17));
+        assert!(fields.close && fields.date);
+        end_head(&mut out, &fields, Framing::Length(3), Persistence::Close);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
         assert!(text.contains("content-type: text/plain\r\n"));
         assert!(text.contains("date: x\r\n"));
         assert!(!text.contains("gzip"));
+        assert!(!text.contains("upgrade") && !text.contains("17"));
         assert!(
             text.ends_with("content-length: 3\r\nconnection: close\r\n\r\n"),
             "{text}"

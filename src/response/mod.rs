@@ -33,7 +33,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::error::{Counters, Detection, Error, Hangup, HangupCause, Phase, Result};
@@ -122,6 +122,11 @@ pub(crate) struct WriterState {
     deferred: u64,
     /// The handler called [`ResponseWriter::abort`].
     aborted: bool,
+    /// The handler's `Content-Length`, as last parsed from `headers`.
+    declared: Option<u64>,
+    /// `headers` may have changed `Content-Length` since `declared` was
+    /// parsed (the handler had mutable access to them).
+    declared_stale: bool,
 }
 
 impl WriterState {
@@ -140,6 +145,8 @@ impl WriterState {
         self.complete = false;
         self.deferred = 0;
         self.aborted = false;
+        self.declared = None;
+        self.declared_stale = false;
     }
 
     /// True when the handler aborted the connection.
@@ -223,6 +230,8 @@ impl WriterState {
         }
         self.buffered = self.body.len() as u64;
         self.close_after = true;
+        self.declared = None;
+        self.declared_stale = false;
     }
 
     fn body_allowed(&self) -> bool {
@@ -232,16 +241,22 @@ impl WriterState {
     }
 
     /// The handler's `Content-Length`, if it set a valid one. An invalid one
-    /// is ignored (automatic framing applies) and removed at commit.
-    fn declared_length(&self) -> Option<u64> {
+    /// is ignored (automatic framing applies) and not sent. Parsed again
+    /// only when the handler may have changed it.
+    fn declared_length(&mut self) -> Option<u64> {
         match self.commit {
             Commit::Committed(Framing::Length(n)) => Some(n),
             Commit::Committed(_) => None,
-            Commit::Pending => self
-                .headers
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse().ok()),
+            Commit::Pending => {
+                if self.declared_stale {
+                    self.declared = self
+                        .headers
+                        .get(CONTENT_LENGTH)
+                        .and_then(|v| encode::parse_content_length(v.as_bytes()));
+                    self.declared_stale = false;
+                }
+                self.declared
+            }
         }
     }
 
@@ -254,9 +269,10 @@ impl WriterState {
         // A `100 Continue` must not follow the final response head.
         shared.resolve_expect(Expect::Skipped);
         let http11 = self.request.version == Version::HTTP_11;
+        let fields = encode::start_head(&mut self.out, self.status, &self.headers);
         let framing = if !self.body_allowed() {
             Framing::None
-        } else if let Some(n) = self.declared_length() {
+        } else if let Some(n) = fields.content_length {
             Framing::Length(n)
         } else if at_finish {
             Framing::Length(self.buffered)
@@ -265,7 +281,7 @@ impl WriterState {
         } else {
             Framing::CloseDelimited
         };
-        if framing == Framing::CloseDelimited || wants_close(&self.headers) {
+        if framing == Framing::CloseDelimited || fields.close {
             self.close_after = true;
         }
         let persistence = if self.close_after {
@@ -275,13 +291,7 @@ impl WriterState {
         } else {
             Persistence::KeepAliveHttp10
         };
-        encode::head(
-            &mut self.out,
-            self.status,
-            &self.headers,
-            framing,
-            persistence,
-        );
+        encode::end_head(&mut self.out, &fields, framing, persistence);
         self.commit = Commit::Committed(framing);
     }
 
@@ -539,15 +549,6 @@ fn report_write_hangup(
     Error::ClientGone(hangup)
 }
 
-/// The handler asked to close the connection after this response.
-fn wants_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| crate::head::trim_ows(t).eq_ignore_ascii_case(b"close"))
-    })
-}
-
 impl ResponseWriter {
     pub(crate) fn new(state: Box<WriterState>, shared: Arc<Shared>) -> Self {
         ResponseWriter {
@@ -594,6 +595,7 @@ impl ResponseWriter {
         if self.state.is_committed() {
             return Err(Error::HeadCommitted);
         }
+        self.state.declared_stale = true;
         Ok(&mut self.state.headers)
     }
 
@@ -603,7 +605,13 @@ impl ResponseWriter {
     ///
     /// [`Error::HeadCommitted`] once the head is committed.
     pub fn insert_header(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
-        self.headers_mut()?.insert(name, value);
+        if self.state.is_committed() {
+            return Err(Error::HeadCommitted);
+        }
+        if name == CONTENT_LENGTH {
+            self.state.declared = encode::parse_content_length(value.as_bytes());
+        }
+        self.state.headers.insert(name, value);
         Ok(())
     }
 
