@@ -52,6 +52,9 @@ pub(crate) fn classify(err: &io::Error, detection: Detection) -> Option<HangupCa
 pub(crate) struct Signal {
     /// Set once the client is known gone: writes fail without a syscall.
     gone: AtomicBool,
+    /// Set once any hang-up was reported for the current exchange, so that
+    /// asking "any hang-up?" costs no lock in the common case.
+    reported: AtomicBool,
     /// Response byte counters, mirrored here by the writer so that a hang-up
     /// detected elsewhere (the watch) can report them.
     buffered: AtomicU64,
@@ -86,6 +89,7 @@ impl Signal {
         state.acked_base = acked_base;
         state.phase_sending = false;
         self.gone.store(false, Ordering::Release);
+        self.reported.store(false, Ordering::Release);
         self.buffered.store(0, Ordering::Relaxed);
         self.written.store(0, Ordering::Relaxed);
         state.generation
@@ -106,6 +110,9 @@ impl Signal {
 
     /// The current exchange's hang-up, if one was reported.
     pub(crate) fn hangup(&self, generation: u64) -> Option<Hangup> {
+        if !self.reported.load(Ordering::Acquire) {
+            return None;
+        }
         let state = self.lock();
         (state.generation == generation)
             .then(|| state.hangup.clone())
@@ -178,6 +185,7 @@ impl Signal {
             errno,
         };
         state.hangup = Some(hangup.clone());
+        self.reported.store(true, Ordering::Release);
         if first {
             if let Some(token) = &state.token {
                 token.cancel();

@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http::{HeaderMap, HeaderName, Method, Uri, Version};
 
 use crate::error::BadRequest;
 
@@ -213,8 +213,7 @@ fn parse_complete<'b>(
     for field in req.headers.iter() {
         let name =
             HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| BadRequest::InvalidHeader)?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
-            .map_err(|_| BadRequest::InvalidHeader)?;
+        let value = crate::sys::header_value_from_httparse(bytes.slice_ref(field.value));
         facts.observe(&name, field.value);
         map.append(name, value);
     }
