@@ -8,6 +8,7 @@
 //! ```text
 //! cargo run --release --example bench_server [ADDR]   # default 127.0.0.1:3000
 //! HANGUP_SOCKET_WATCH=off ...                          # measure the watch's cost
+//! HANGUP_IDLE_RELEASE_MS=0 ...                         # free buffers at every wait
 //! ```
 //!
 //! One thread (current-thread runtime): the harness pins it to one core.
@@ -33,17 +34,24 @@ async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Re
             response.insert_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))?;
             response.write_all(b"Hello, World!").await
         }
-        (&Method::GET, _) if path.starts_with("/bytes/") => match path["/bytes/".len()..].parse::<usize>() {
-            Ok(n) if n <= MAX_BYTES => {
-                response.insert_header(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))?;
-                response.insert_header(header::CONTENT_LENGTH, HeaderValue::from(n))?;
-                response.write_all(&zeroes()[..n]).await
+        (&Method::GET, _) if path.starts_with("/bytes/") => {
+            match path["/bytes/".len()..].parse::<usize>() {
+                Ok(n) if n <= MAX_BYTES => {
+                    response.insert_header(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    )?;
+                    response.insert_header(header::CONTENT_LENGTH, HeaderValue::from(n))?;
+                    response.write_all(&zeroes()[..n]).await
+                }
+                _ => {
+                    response.set_status(StatusCode::BAD_REQUEST)?;
+                    response
+                        .write_all(b"N must be a byte count up to 64 MiB\n")
+                        .await
+                }
             }
-            _ => {
-                response.set_status(StatusCode::BAD_REQUEST)?;
-                response.write_all(b"N must be a byte count up to 64 MiB\n").await
-            }
-        },
+        }
         (&Method::POST, "/echo") => {
             while let Some(chunk) = request.body_mut().chunk().await? {
                 response.write_all(&chunk).await?;
@@ -64,7 +72,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .or_else(|| std::env::var("HANGUP_ADDR").ok())
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let watch = std::env::var("HANGUP_SOCKET_WATCH").map_or(true, |v| v != "off");
-    let config = Config::builder().socket_watch(watch).build()?;
+    let mut builder = Config::builder();
+    builder.socket_watch(watch);
+    if let Some(ms) = std::env::var("HANGUP_IDLE_RELEASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder.idle_release_after(std::time::Duration::from_millis(ms));
+    }
+    let config = builder.build()?;
     let server = Server::bind(&addr, config, route).await?;
     eprintln!(
         "bench_server: listening on http://{} (socket watch {})",

@@ -127,8 +127,10 @@ impl BodyState {
         if shared.expect() == Expect::Pending {
             ready!(self.poll_send_continue(cx, shared))?;
         }
-        self.buf.reserve(READ_RESERVE_BYTES);
-        match shared.transport.poll_read(cx, &mut self.buf) {
+        match shared
+            .transport
+            .poll_read(cx, &mut self.buf, READ_RESERVE_BYTES)
+        {
             Poll::Ready(Ok(0)) => {
                 self.fail_gone(shared, HangupCause::PeerClosed, Detection::Read, None);
                 Poll::Ready(Ok(()))

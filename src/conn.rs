@@ -45,6 +45,13 @@ use crate::transport::{PeerEvent, Transport};
 /// 64: deeper than any pipelining benchmark (16), so it rarely triggers.
 const MAX_REQUESTS_BEFORE_YIELD: u32 = 64;
 
+/// Read buffer reserved for the first read of a request after an idle
+/// wait, in bytes. Small on purpose: the buffer is released while the
+/// connection waits, so it is allocated again for most requests, and glibc
+/// serves allocations up to 1,032 bytes from its per-thread cache. A head
+/// that does not fit continues in reads of `READ_RESERVE_BYTES`.
+const IDLE_READ_RESERVE_BYTES: usize = 1024;
+
 /// How often a connection waiting for its next request re-reads
 /// `TCP_INFO` while outcomes wait for acknowledgements. 5 ms: well under
 /// `ack_wait`, and a delayed ACK is up to 40 ms.
@@ -161,15 +168,21 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn run(mut self) {
+        // Reject and close run at most once per connection; boxing keeps
+        // their (large) futures out of every connection's resident state.
         loop {
             let head = match self.read_head().await {
                 Ok(head) => head,
                 Err(Ending::Clean) => return,
-                Err(Ending::Reject(bad)) => return self.reject(bad).await,
-                Err(Ending::Close) => return self.close().await,
+                Err(Ending::Reject(bad)) => return Box::pin(self.reject(bad)).await,
+                Err(Ending::Close) => return Box::pin(self.close()).await,
             };
+            // Not boxed, unlike the cold paths: boxing would keep the
+            // handler's future out of an idle connection's state (-1.2 KB
+            // for bench_server) but costs an allocation per request (+540
+            // instructions); see bench/RESULTS.md.
             if !self.exchange(head).await {
-                return self.close().await;
+                return Box::pin(self.close()).await;
             }
             self.served += 1;
             self.since_yield += 1;
@@ -198,6 +211,11 @@ impl<H: Handler> Conn<H> {
         // The first request's deadline was set at the accept; later ones are
         // armed at their first wait, so a pipelined head costs no timer.
         let mut armed = self.served == 0;
+        // An idle wait first runs to `idle_release_after`; if no byte came
+        // by then, the buffers are released and the wait goes on to the
+        // full idle timeout.
+        let mut release_at_timer = false;
+        let mut idle_deadline = Instant::now();
         loop {
             match head::parse(&mut self.body.buf, &limits, &mut self.head_scan) {
                 Ok(Some(head)) => {
@@ -215,18 +233,36 @@ impl<H: Handler> Conn<H> {
             }
             if !armed {
                 let config = &self.shared.config;
-                let wait = if idle {
-                    config.idle_timeout
+                let (idle_timeout, release_after) =
+                    (config.idle_timeout, config.idle_release_after);
+                let header_timeout = config.header_read_timeout;
+                let now = Instant::now();
+                let deadline = if idle {
+                    idle_deadline = now + idle_timeout;
+                    if release_after.is_zero() {
+                        self.release_buffers();
+                    }
+                    release_at_timer = !release_after.is_zero() && release_after < idle_timeout;
+                    if release_at_timer {
+                        now + release_after
+                    } else {
+                        idle_deadline
+                    }
                 } else {
-                    config.header_read_timeout
+                    now + header_timeout
                 };
-                self.timer.as_mut().reset((Instant::now() + wait).into());
+                self.timer.as_mut().reset(deadline.into());
                 armed = true;
             }
-            let read = self
-                .shared
-                .transport
-                .read(&mut self.body.buf, READ_RESERVE_BYTES);
+            // A new request's first read gets a small buffer (most heads
+            // fit; see IDLE_READ_RESERVE_BYTES); a head or batch that is
+            // already arriving gets room to stream in.
+            let reserve = if self.body.buf.is_empty() {
+                IDLE_READ_RESERVE_BYTES
+            } else {
+                READ_RESERVE_BYTES
+            };
+            let read = self.shared.transport.read(&mut self.body.buf, reserve);
             let settling = !self.settling.is_empty();
             let result = tokio::select! {
                 biased;
@@ -236,6 +272,14 @@ impl<H: Handler> Conn<H> {
                     continue;
                 }
                 () = &mut self.timer => {
+                    if release_at_timer && idle {
+                        // Idle for a while: hold no byte buffers until the
+                        // next request (its first read reserves a small one).
+                        release_at_timer = false;
+                        self.release_buffers();
+                        self.timer.as_mut().reset(idle_deadline.into());
+                        continue;
+                    }
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
                     return Err(if idle { Ending::Clean } else { Ending::Close });
                 }
@@ -417,6 +461,12 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+    }
+
+    /// Frees the read buffer (empty while idle) and the writer's buffers.
+    fn release_buffers(&mut self) {
+        self.body.buf = BytesMut::new();
+        self.writer.release_buffers();
     }
 
     /// True when the next pipelined request's head is already buffered. The

@@ -76,16 +76,21 @@ impl Transport {
         self.local_addr
     }
 
-    /// Reads once into `buf`'s spare capacity (reserve first). `Ready(Ok(0))`
-    /// is EOF. See the module docs for when readiness is trusted.
+    /// Reads once into `buf`, with at least `reserve` bytes of spare
+    /// capacity. The space is reserved only when bytes are there to read,
+    /// so a connection waiting for its next request holds no read buffer.
+    /// `Ready(Ok(0))` is EOF. See the module docs for when readiness is
+    /// trusted.
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
+        reserve: usize,
     ) -> Poll<io::Result<usize>> {
         loop {
-            let spare = buf.capacity() - buf.len();
             if self.must_probe.swap(false, Ordering::SeqCst) {
+                buf.reserve(reserve);
+                let spare = buf.capacity() - buf.len();
                 match sys::recv_into(&self.stream, buf) {
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                     Ok(n) => return Poll::Ready(Ok(self.after_read(n, spare))),
@@ -98,6 +103,8 @@ impl Transport {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(result) => result?,
             }
+            buf.reserve(reserve);
+            let spare = buf.capacity() - buf.len();
             match self
                 .stream
                 .try_io(Interest::READABLE, || sys::recv_into(&self.stream, buf))
@@ -130,8 +137,7 @@ impl Transport {
 
     /// Reads once into `buf`, reserving `reserve` bytes of spare capacity.
     pub(crate) async fn read(&self, buf: &mut BytesMut, reserve: usize) -> io::Result<usize> {
-        buf.reserve(reserve);
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+        poll_fn(|cx| self.poll_read(cx, buf, reserve)).await
     }
 
     /// One vectored write; returns how many bytes the kernel took.

@@ -191,6 +191,15 @@ impl WriterState {
         !self.out.is_empty()
     }
 
+    /// Frees the byte buffers while the connection waits for its next
+    /// request; the next response allocates them again. The header map keeps
+    /// its (small) capacity.
+    pub(crate) fn release_buffers(&mut self) {
+        debug_assert!(self.out.is_empty() && self.body.is_empty());
+        self.out = Vec::new();
+        self.body = Vec::new();
+    }
+
     /// Bytes of finished (pipelined) responses waiting to be written.
     pub(crate) fn unsent_len(&self) -> usize {
         self.out.len()
@@ -269,6 +278,9 @@ impl WriterState {
         // A `100 Continue` must not follow the final response head.
         shared.resolve_expect(Expect::Skipped);
         let http11 = self.request.version == Version::HTTP_11;
+        // One allocation for a typical head (the buffer is released while
+        // the connection idles), rather than growing it field by field.
+        self.out.reserve(TYPICAL_HEAD_BYTES);
         let fields = encode::start_head(&mut self.out, self.status, &self.headers);
         let framing = if !self.body_allowed() {
             Framing::None
@@ -336,6 +348,11 @@ impl WriterState {
             return Ok(());
         }
         if self.body.len() + data.len() <= capacity as usize {
+            if self.body.capacity() == 0 {
+                // First bytes since the buffer was released: allocate once
+                // for them and a few more small writes.
+                self.body.reserve(data.len().max(TYPICAL_HEAD_BYTES));
+            }
             self.body.extend_from_slice(data);
             return Ok(());
         }
@@ -459,6 +476,10 @@ impl WriterState {
         result
     }
 }
+
+/// Bytes reserved for a response head: the status line, `Date`, framing
+/// and a few handler fields fit.
+const TYPICAL_HEAD_BYTES: usize = 256;
 
 /// What follows the body bytes of one send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -585,3 +585,57 @@ fn parse_responses_prefix(mut bytes: &[u8]) -> usize {
     }
     count
 }
+
+#[tokio::test]
+async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
+    use std::time::Duration;
+    for release_after in [Duration::ZERO, Duration::from_millis(50)] {
+        let config = hangup::Config::builder()
+            .idle_release_after(release_after)
+            .build()
+            .unwrap();
+        let server = spawn(
+            config,
+            |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+                let body = request.body_mut().read_to_end(1 << 20).await?;
+                response.write_all(request.uri().path().as_bytes()).await?;
+                response.write_all(&body).await
+            },
+        )
+        .await;
+        let mut stream = connect(server.addr).await;
+        for round in 0..3 {
+            // Idle past the release, then a pipelined pair with a body.
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            let mut two =
+                format!("POST /a{round} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz")
+                    .into_bytes();
+            two.extend_from_slice(&get(&format!("/b{round}")));
+            tokio::io::AsyncWriteExt::write_all(&mut stream, &two)
+                .await
+                .unwrap();
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while parse_responses_prefix(&bytes) < 2 {
+                let n = tokio::time::timeout(
+                    LIMIT,
+                    tokio::io::AsyncReadExt::read(&mut stream, &mut buf),
+                )
+                .await
+                .expect("responses in time")
+                .unwrap();
+                assert!(n > 0, "closed early");
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            let bodies: Vec<String> = parse_responses(&bytes, &[])
+                .iter()
+                .map(|r| r.text())
+                .collect();
+            assert_eq!(
+                bodies,
+                [format!("/a{round}xyz"), format!("/b{round}")],
+                "{release_after:?}"
+            );
+        }
+    }
+}
