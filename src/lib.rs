@@ -86,6 +86,16 @@ pub mod __private {
         Ok(head.map(|_| input.len() - buf.len()))
     }
 
+    /// Encodes the head of a `200 OK` response with the given fields and a
+    /// `Content-Length` of `body_len`, as the writer does at commit, into
+    /// `out` (cleared first).
+    pub fn encode_response_head(headers: &http::HeaderMap, body_len: u64, out: &mut Vec<u8>) {
+        use crate::response::encode::{Framing, Persistence, end_head, start_head};
+        out.clear();
+        let fields = start_head(out, http::StatusCode::OK, headers);
+        end_head(out, &fields, Framing::Length(body_len), Persistence::KeepAlive);
+    }
+
     /// Decodes a chunked body. Returns the data and the bytes consumed, or
     /// `None` if the input ends inside the body.
     pub fn decode_chunked(input: &[u8]) -> Result<Option<(Vec<u8>, usize)>, BadRequest> {
