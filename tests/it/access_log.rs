@@ -48,6 +48,18 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
 }
 
 impl Capture {
+    /// Waits (at most [`LIMIT`]) until `n` access lines were captured.
+    async fn wait_for_access_lines(&self, n: usize) -> Vec<Event> {
+        let start = std::time::Instant::now();
+        loop {
+            let lines = self.access_lines();
+            if lines.len() >= n || start.elapsed() > LIMIT {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn access_lines(&self) -> Vec<Event> {
         self.0
             .lock()
@@ -92,16 +104,7 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
         .unwrap();
     drop(std);
 
-    let lines = {
-        let start = std::time::Instant::now();
-        loop {
-            let lines = capture.access_lines();
-            if lines.len() >= 2 || start.elapsed() > LIMIT {
-                break lines;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
+    let lines = capture.wait_for_access_lines(2).await;
     assert_eq!(lines.len(), 2, "{lines:#?}");
     let complete = &lines[0];
     assert_eq!(complete.level, tracing::Level::INFO);
@@ -164,16 +167,7 @@ async fn response_cut_short_by_the_handler_is_logged_incomplete_without_a_cause(
     let response = &parse_responses(&raw, &[false])[0];
     assert_eq!(response.body, b"partial");
     assert!(!response.complete, "the last chunk must be missing");
-    let lines = {
-        let start = std::time::Instant::now();
-        loop {
-            let lines = capture.access_lines();
-            if !lines.is_empty() || start.elapsed() > LIMIT {
-                break lines;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
+    let lines = capture.wait_for_access_lines(1).await;
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(lines[0].fields["complete"], "false");
     assert!(!lines[0].fields.contains_key("cause"), "{lines:#?}");

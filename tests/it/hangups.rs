@@ -367,7 +367,8 @@ async fn client_leaving_mid_body_fails_the_body_read_with_its_cause() {
     }
 }
 
-/// The handler sends the head and `offset` body bytes, flushes, and waits;
+/// The handler sends the head and `offset` body bytes (0: right after the
+/// head), flushes, and waits;
 /// the client reads exactly those bytes and leaves. The handler must learn
 /// of it while waiting, and a later write must fail at once for an RST.
 async fn leave_mid_response(offset: usize, how: Leave) {
@@ -449,7 +450,7 @@ async fn leave_mid_response(offset: usize, how: Leave) {
 
 #[tokio::test]
 async fn leaving_mid_response_at_each_offset_is_detected() {
-    for offset in [1, 4095, 4096, 4097, 8192, 1 << 20] {
+    for offset in [0, 1, 4095, 4096, 4097, 8192, 1 << 20] {
         leave_mid_response(offset, Leave::Fin).await;
         leave_mid_response(offset, Leave::Rst).await;
     }
