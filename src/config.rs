@@ -45,6 +45,24 @@ pub enum OnFin {
     Ignore,
 }
 
+impl OnFin {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            OnFin::Notify => 0,
+            OnFin::Abort => 1,
+            OnFin::Ignore => 2,
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> Self {
+        match value {
+            1 => OnFin::Abort,
+            2 => OnFin::Ignore,
+            _ => OnFin::Notify,
+        }
+    }
+}
+
 /// What the server does with a handler once its client is gone (RST, failed
 /// write, timeout, or a FIN under [`OnFin::Abort`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +73,22 @@ pub enum OnHangup {
     Notify,
     /// Drop the handler future at once; its destructors run.
     Cancel,
+}
+
+impl OnHangup {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            OnHangup::Notify => 0,
+            OnHangup::Cancel => 1,
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> Self {
+        match value {
+            1 => OnHangup::Cancel,
+            _ => OnHangup::Notify,
+        }
+    }
 }
 
 /// Validated server settings. Build one with [`Config::builder`].
@@ -257,14 +291,17 @@ impl ConfigBuilder {
         self
     }
 
-    /// What a client's FIN means. Default: [`OnFin::Notify`].
+    /// What a client's FIN means. Default: [`OnFin::Notify`]. A handler can
+    /// override it for its own request (per route):
+    /// [`Request::set_on_fin`](crate::Request::set_on_fin).
     pub fn on_fin(&mut self, policy: OnFin) -> &mut Self {
         self.config.on_fin = policy;
         self
     }
 
     /// What happens to a handler whose client is gone. Default:
-    /// [`OnHangup::Notify`].
+    /// [`OnHangup::Notify`]. A handler can override it for its own request
+    /// (per route): [`Request::set_on_hangup`](crate::Request::set_on_hangup).
     pub fn on_hangup(&mut self, policy: OnHangup) -> &mut Self {
         self.config.on_hangup = policy;
         self

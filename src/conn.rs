@@ -315,6 +315,7 @@ impl<H: Handler> Conn<H> {
         let started = Instant::now();
         let origin = self.writer.acked_origin();
         let generation = shared.signal.reset(started, origin);
+        shared.reset_policies();
         self.current = Some(InProgress {
             method: head.parts.method.clone(),
             uri: head.parts.uri.clone(),
@@ -450,13 +451,15 @@ impl<H: Handler> Conn<H> {
                         Err(_) => (HangupCause::Reset, None),
                     };
                     let fin = cause == HangupCause::PeerClosed;
-                    if fin && config.on_fin == OnFin::Ignore {
+                    // The exchange's policies: the server's, or the handler's own.
+                    let on_fin = shared.on_fin();
+                    if fin && on_fin == OnFin::Ignore {
                         continue;
                     }
-                    let gone = !fin || config.on_fin == OnFin::Abort;
+                    let gone = !fin || on_fin == OnFin::Abort;
                     let acked = shared.transport.bytes_acked();
                     shared.signal.report(cause, Detection::SocketWatch, Phase::Handling, errno, acked, gone);
-                    if gone && config.on_hangup == OnHangup::Cancel {
+                    if gone && shared.on_hangup() == OnHangup::Cancel {
                         return Handled::Cancelled;
                     }
                 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::config::Config;
+use crate::config::{Config, OnFin, OnHangup};
 use crate::disconnect::Signal;
 use crate::transport::Transport;
 
@@ -31,6 +31,10 @@ pub(crate) struct Shared {
     pub body_slot: Slot<Box<crate::body::BodyState>>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
+    /// The hang-up policies in force for the current exchange: the
+    /// server's, unless the handler overrode them.
+    on_fin: AtomicU8,
+    on_hangup: AtomicU8,
 }
 
 /// Where the current request stands with `Expect: 100-continue`.
@@ -61,12 +65,36 @@ impl Shared {
     pub(crate) fn new(transport: Transport, config: Config) -> Self {
         Shared {
             transport,
-            config,
             signal: Signal::default(),
             writer_slot: Slot::default(),
             body_slot: Slot::default(),
             expect: AtomicU8::new(Expect::Nothing as u8),
+            on_fin: AtomicU8::new(config.on_fin.to_u8()),
+            on_hangup: AtomicU8::new(config.on_hangup.to_u8()),
+            config,
         }
+    }
+
+    /// Starts an exchange under the server's hang-up policies.
+    pub(crate) fn reset_policies(&self) {
+        self.set_on_fin(self.config.on_fin);
+        self.set_on_hangup(self.config.on_hangup);
+    }
+
+    pub(crate) fn on_fin(&self) -> OnFin {
+        OnFin::from_u8(self.on_fin.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_on_fin(&self, policy: OnFin) {
+        self.on_fin.store(policy.to_u8(), Ordering::Release);
+    }
+
+    pub(crate) fn on_hangup(&self) -> OnHangup {
+        OnHangup::from_u8(self.on_hangup.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_on_hangup(&self, policy: OnHangup) {
+        self.on_hangup.store(policy.to_u8(), Ordering::Release);
     }
 
     pub(crate) fn expect(&self) -> Expect {

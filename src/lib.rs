@@ -93,7 +93,12 @@ pub mod __private {
         use crate::response::encode::{Framing, Persistence, end_head, start_head};
         out.clear();
         let fields = start_head(out, http::StatusCode::OK, headers);
-        end_head(out, &fields, Framing::Length(body_len), Persistence::KeepAlive);
+        end_head(
+            out,
+            &fields,
+            Framing::Length(body_len),
+            Persistence::KeepAlive,
+        );
     }
 
     /// Decodes a chunked body. Returns the data and the bytes consumed, or

@@ -8,7 +8,8 @@ use http::{HeaderMap, Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::error::Hangup;
+use crate::config::{OnFin, OnHangup};
+use crate::error::{Hangup, HangupCause};
 use crate::exchange::Shared;
 
 /// One HTTP request, handed to the handler by value.
@@ -99,6 +100,40 @@ impl Request {
     /// The hang-up so far, without waiting.
     pub fn hangup(&self) -> Option<Hangup> {
         self.shared.signal.hangup(self.generation)
+    }
+
+    /// Overrides the server's [`OnFin`] policy for this request: how the
+    /// client closing its sending side is treated (per route, say, a
+    /// download that must `Abort` while the rest of the server `Notify`s).
+    ///
+    /// Applies to a FIN noticed from now on. Switching to
+    /// [`OnFin::Abort`] after a FIN was already reported makes the client
+    /// gone at once: later writes fail.
+    pub fn set_on_fin(&self, policy: OnFin) {
+        self.shared.set_on_fin(policy);
+        if policy == OnFin::Abort {
+            if let Some(hangup) = self
+                .hangup()
+                .filter(|h| h.cause() == HangupCause::PeerClosed)
+            {
+                let acked = self.shared.transport.bytes_acked();
+                self.shared.signal.report(
+                    hangup.cause(),
+                    hangup.detection(),
+                    hangup.phase(),
+                    None,
+                    acked,
+                    true,
+                );
+            }
+        }
+    }
+
+    /// Overrides the server's [`OnHangup`] policy for this request, for
+    /// hang-ups noticed from now on: with [`OnHangup::Cancel`] the handler
+    /// is dropped as soon as its client is known gone.
+    pub fn set_on_hangup(&self, policy: OnHangup) {
+        self.shared.set_on_hangup(policy);
     }
 
     /// A token cancelled when the client hangs up (as

@@ -566,3 +566,80 @@ async fn finish_and_confirm_times_out_on_a_client_that_does_not_read() {
     }
     drop(stream);
 }
+
+#[tokio::test]
+async fn a_handler_can_choose_abort_for_its_own_request() {
+    // The server notifies (default); `/strict` wants FIN to mean gone, and
+    // sets it either before the FIN arrives or after it was reported.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = spawn_default(move |request: Request, mut response: ResponseWriter| {
+        let tx = tx.clone();
+        async move {
+            let early = request.uri().path() == "/strict-early";
+            if early {
+                request.set_on_fin(OnFin::Abort);
+            }
+            let hangup = tokio::time::timeout(HANDLER_WAIT, request.hung_up())
+                .await
+                .ok();
+            if !early {
+                // The FIN was reported under Notify; switching now makes
+                // the client gone at once.
+                request.set_on_fin(OnFin::Abort);
+            }
+            let write = response.write_all(b"x").await;
+            let _ = tx.send((
+                hangup.map(|h| h.cause()),
+                write.map_err(|e| e.hangup().map(|h| h.cause())),
+            ));
+            Ok(())
+        }
+    })
+    .await;
+    for path in ["/strict-early", "/strict-late"] {
+        let mut stream = connect(server.addr).await;
+        stream.write_all(&get(path)).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let (told, write) = tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(told, Some(HangupCause::PeerClosed), "{path}");
+        assert_eq!(
+            write,
+            Err(Some(HangupCause::PeerClosed)),
+            "{path}: the write must fail at once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_handler_can_choose_cancel_for_its_own_request() {
+    struct Guard(mpsc::UnboundedSender<&'static str>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.send("dropped");
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = spawn_default(move |request: Request, _response: ResponseWriter| {
+        let guard = Guard(tx.clone());
+        async move {
+            let _guard = guard;
+            request.set_on_hangup(OnHangup::Cancel);
+            tokio::time::sleep(HANDLER_WAIT).await;
+            Ok(())
+        }
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = Instant::now();
+    reset(stream);
+    assert_eq!(
+        tokio::time::timeout(LIMIT, rx.recv()).await.unwrap(),
+        Some("dropped")
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
