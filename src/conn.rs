@@ -87,8 +87,9 @@ pub(crate) struct ShutdownSignals {
 
 /// The exchange in progress, for its outcome.
 struct InProgress {
-    method: Method,
-    uri: http::Uri,
+    /// Method and target, kept only when someone wants outcome records
+    /// (an access-log subscriber or a hook); the metrics need neither.
+    request: Option<(Method, http::Uri)>,
     started: Instant,
     origin: u64,
     generation: u64,
@@ -316,9 +317,9 @@ impl<H: Handler> Conn<H> {
         let origin = self.writer.acked_origin();
         let generation = shared.signal.reset(started, origin);
         shared.reset_policies();
+        let wants_outcomes = shared.config.outcome_hook.is_some() || is_access_log_enabled();
         self.current = Some(InProgress {
-            method: head.parts.method.clone(),
-            uri: head.parts.uri.clone(),
+            request: wants_outcomes.then(|| (head.parts.method.clone(), head.parts.uri.clone())),
             started,
             origin,
             generation,
@@ -600,31 +601,33 @@ impl<H> Conn<H> {
     /// nobody wants acknowledged bytes (no access log, no hook).
     fn conclude(&mut self, current: InProgress) {
         let writer = &self.writer;
+        let counters = Counters {
+            buffered: writer.buffered(),
+            written: writer.written(),
+            acked: None,
+        };
+        let Some((method, uri)) = current.request else {
+            let hangup = self.shared.signal.hangup(current.generation);
+            self.metrics
+                .record_final(counters, hangup.map(|h| h.cause()));
+            return;
+        };
         let outcome = Outcome {
             remote_addr: self.shared.transport.remote_addr(),
-            method: current.method,
-            uri: current.uri,
+            method,
+            uri,
             intended_status: writer.status(),
-            counters: Counters {
-                buffered: writer.buffered(),
-                written: writer.written(),
-                acked: None,
-            },
+            counters,
             duration: current.started.elapsed(),
             hangup: self.shared.signal.hangup(current.generation),
             complete: writer.is_complete(),
             in_flight: false,
         };
-        let config = &self.shared.config;
-        if config.outcome_hook.is_none() && !is_access_log_enabled() {
-            self.emit(&outcome);
-            return;
-        }
         self.settling.push_back(Settling {
             outcome,
             origin: current.origin,
             end: current.origin + writer.produced(),
-            deadline: Instant::now() + config.ack_wait,
+            deadline: Instant::now() + self.shared.config.ack_wait,
         });
     }
 
@@ -681,18 +684,25 @@ impl<H> Drop for Conn<H> {
                 report_shutdown(&self.shared);
             }
             let (buffered, written) = self.shared.signal.counters();
+            let counters = Counters {
+                buffered,
+                written,
+                acked: None,
+            };
+            let hangup = self.shared.signal.hangup(current.generation);
+            let Some((method, uri)) = current.request else {
+                self.metrics
+                    .record_final(counters, hangup.map(|h| h.cause()));
+                return self.settle(true);
+            };
             let outcome = Outcome {
                 remote_addr: self.shared.transport.remote_addr(),
-                method: current.method,
-                uri: current.uri,
+                method,
+                uri,
                 intended_status: StatusCode::OK,
-                counters: Counters {
-                    buffered,
-                    written,
-                    acked: None,
-                },
+                counters,
                 duration: current.started.elapsed(),
-                hangup: self.shared.signal.hangup(current.generation),
+                hangup,
                 complete: false,
                 in_flight: false,
             };

@@ -195,15 +195,21 @@ impl Metrics {
     }
 
     pub(crate) fn record(&self, outcome: &Outcome) {
+        self.record_final(outcome.counters, outcome.hangup.as_ref().map(Hangup::cause));
+    }
+
+    /// Counts one final exchange: the same as [`record`](Self::record),
+    /// for when nobody wants the outcome record itself.
+    pub(crate) fn record_final(&self, counters: Counters, hangup: Option<HangupCause>) {
         let m = &self.inner;
         m.outcomes.fetch_add(1, Ordering::Relaxed);
         m.bytes_written
-            .fetch_add(outcome.counters.written, Ordering::Relaxed);
-        if let Some(acked) = outcome.counters.acked {
+            .fetch_add(counters.written, Ordering::Relaxed);
+        if let Some(acked) = counters.acked {
             m.bytes_acked.fetch_add(acked, Ordering::Relaxed);
         }
-        if let Some(hangup) = &outcome.hangup {
-            m.hangups[cause_index(hangup.cause())].fetch_add(1, Ordering::Relaxed);
+        if let Some(cause) = hangup {
+            m.hangups[cause_index(cause)].fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -140,6 +140,12 @@ impl Transport {
         poll_fn(|cx| self.poll_read(cx, buf, reserve)).await
     }
 
+    /// One vectored write if the socket is known writable; `WouldBlock`
+    /// (without a syscall) if it is not.
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.stream.try_write_vectored(bufs)
+    }
+
     /// One vectored write; returns how many bytes the kernel took.
     pub(crate) fn poll_write_vectored(
         &self,

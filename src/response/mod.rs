@@ -512,17 +512,24 @@ async fn write_all(
 ) -> Result<()> {
     let mut remaining = total;
     while remaining > 0 {
-        let write = poll_fn(|cx| shared.transport.poll_write_vectored(cx, slices));
-        let result = match tokio::time::timeout(shared.config.write_timeout, write).await {
-            Ok(result) => result,
-            Err(_elapsed) => {
-                return Err(report_write_hangup(
-                    shared,
-                    HangupCause::WriteStalled,
-                    Detection::Timer,
-                    None,
-                ));
+        // Try the write first: the timeout (a clock read and a timer) is
+        // only needed when the kernel's buffer is full.
+        let result = match shared.transport.try_write_vectored(slices) {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                let write = poll_fn(|cx| shared.transport.poll_write_vectored(cx, slices));
+                match tokio::time::timeout(shared.config.write_timeout, write).await {
+                    Ok(result) => result,
+                    Err(_elapsed) => {
+                        return Err(report_write_hangup(
+                            shared,
+                            HangupCause::WriteStalled,
+                            Detection::Timer,
+                            None,
+                        ));
+                    }
+                }
             }
+            result => result,
         };
         let n = match result {
             Ok(0) => {

@@ -643,3 +643,42 @@ async fn a_handler_can_choose_cancel_for_its_own_request() {
     );
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
+    // No hook, no subscriber: the server skips building outcome records,
+    // but the metrics still count each exchange and its hang-up.
+    let server = spawn_default(
+        |request: Request, mut response: ResponseWriter| async move {
+            if request.uri().path() == "/wait" {
+                let _ = tokio::time::timeout(HANDLER_WAIT, request.hung_up()).await;
+            }
+            response.write_all(b"ok").await
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        let raw = raw_exchange(
+            server.addr,
+            b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(parse_responses(&raw, &[false])[0].text(), "ok");
+    }
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/wait")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    reset(stream);
+    let start = Instant::now();
+    let snapshot = loop {
+        let snapshot = server.metrics.snapshot();
+        if snapshot.outcomes == 4 && snapshot.open_connections == 0 {
+            break snapshot;
+        }
+        assert!(start.elapsed() < LIMIT, "{snapshot:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(snapshot.requests, 4);
+    assert_eq!(snapshot.hangups_of(HangupCause::Reset), 1, "{snapshot:?}");
+    assert!(snapshot.bytes_written > 0);
+}
