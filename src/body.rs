@@ -244,7 +244,7 @@ impl Body {
     /// [`Error::BodyTooLarge`] past the limit (a handler that returns it
     /// before committing its response gets a `413` sent for it), and the
     /// errors of [`chunk`](Self::chunk).
-    pub async fn read_to_end(&mut self, limit_bytes: u64) -> Result<Bytes> {
+    pub async fn read_all(&mut self, limit_bytes: u64) -> Result<Bytes> {
         let too_large = Error::BodyTooLarge { limit_bytes };
         if self
             .state
@@ -301,6 +301,10 @@ impl AsyncRead for Body {
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if out.remaining() == 0 {
+            // Nothing can be filled: taking a chunk now would report EOF.
+            return Poll::Ready(Ok(()));
+        }
         let Body { state, shared } = &mut *self;
         if state.pending.is_empty() {
             match ready!(state.poll_chunk(cx, shared)) {

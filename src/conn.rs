@@ -414,7 +414,18 @@ impl<H: Handler> Conn<H> {
             && self.body.decoder.is_done()
             && self.writer.unsent_len() < config.write_buffer_bytes
             && self.next_head_is_complete();
-        if self.writer.finish(shared, defer).await.is_err() || self.writer.must_close() {
+        if let Err(err) = self.writer.finish(shared, defer).await {
+            if !self.writer.is_committed() && !err.is_client_gone() {
+                // The head could not be framed (a Content-Length below the
+                // body written): answer 500 rather than contradict it.
+                tracing::debug!(%err, "response could not be framed");
+                self.writer
+                    .set_error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                let _ = self.writer.finish(shared, false).await;
+            }
+            return false;
+        }
+        if self.writer.must_close() {
             return false;
         }
         if self.body.decoder.is_done() {
@@ -556,7 +567,7 @@ impl<H: Handler> Conn<H> {
     /// a response the client has not read yet.
     async fn close(mut self) {
         let shared = self.shared.clone();
-        if shared.signal.is_gone() || self.writer.is_aborted() {
+        if shared.signal.is_gone() || self.writer.is_aborted() || self.writer.is_broken() {
             return;
         }
         if self.writer.flush_unsent(&shared).await.is_err() {
@@ -635,11 +646,18 @@ impl<H> Conn<H> {
     /// `ack_wait` ran out, or all of them with `force`. Reads `TCP_INFO`
     /// once.
     fn settle(&mut self, force: bool) {
+        let total_written = self.writer.total_written();
+        self.settle_with(force, total_written);
+    }
+
+    /// [`settle`](Self::settle), with the connection's written-bytes total
+    /// given: while an exchange is in progress the writer is lent out, so
+    /// `Drop` computes it from the exchange's origin and counters.
+    fn settle_with(&mut self, force: bool, total_written: u64) {
         if self.settling.is_empty() {
             return;
         }
         let total_acked = self.shared.transport.bytes_acked();
-        let total_written = self.writer.total_written();
         let now = Instant::now();
         while let Some(front) = self.settling.front() {
             let acked_all = total_acked.is_none_or(|acked| acked >= front.end);
@@ -679,40 +697,44 @@ impl<H> Conn<H> {
 /// dropped mid-exchange (forced shutdown): emit what is left.
 impl<H> Drop for Conn<H> {
     fn drop(&mut self) {
-        if let Some(current) = self.current.take() {
-            if self.shared.signal.hangup(current.generation).is_none() {
-                report_shutdown(&self.shared);
-            }
-            let (buffered, written) = self.shared.signal.counters();
-            let counters = Counters {
-                buffered,
-                written,
-                acked: None,
-            };
-            let hangup = self.shared.signal.hangup(current.generation);
-            let Some((method, uri)) = current.request else {
-                self.metrics
-                    .record_final(counters, hangup.map(|h| h.cause()));
-                return self.settle(true);
-            };
-            let outcome = Outcome {
-                remote_addr: self.shared.transport.remote_addr(),
-                method,
-                uri,
-                intended_status: StatusCode::OK,
-                counters,
-                duration: current.started.elapsed(),
-                hangup,
-                complete: false,
-                in_flight: false,
-            };
+        let Some(current) = self.current.take() else {
+            // Between exchanges the writer is home.
+            return self.settle(true);
+        };
+        // Dropped mid-exchange (forced shutdown): the writer is lent out, so
+        // its counters come from the signal, where the writer mirrors them.
+        if self.shared.signal.hangup(current.generation).is_none() {
+            report_shutdown(&self.shared);
+        }
+        let (buffered, written) = self.shared.signal.counters();
+        let counters = Counters {
+            buffered,
+            written,
+            acked: None,
+        };
+        let hangup = self.shared.signal.hangup(current.generation);
+        let total_written = current.origin + written;
+        if let Some((method, uri)) = current.request {
             self.settling.push_back(Settling {
-                outcome,
+                outcome: Outcome {
+                    remote_addr: self.shared.transport.remote_addr(),
+                    method,
+                    uri,
+                    intended_status: StatusCode::OK,
+                    counters,
+                    duration: current.started.elapsed(),
+                    hangup,
+                    complete: false,
+                    in_flight: false,
+                },
                 origin: current.origin,
-                end: current.origin + written,
+                end: total_written,
                 deadline: Instant::now(),
             });
+        } else {
+            self.metrics
+                .record_final(counters, hangup.map(|h| h.cause()));
         }
-        self.settle(true);
+        self.settle_with(true, total_written);
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Decoder {
     lenient_line_endings: bool,
     max_trailer_bytes: usize,
     trailers: Option<HeaderMap>,
+    /// Bytes of the trailer section already searched for its end.
+    trailer_scanned: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,7 @@ impl Decoder {
             lenient_line_endings,
             max_trailer_bytes,
             trailers: None,
+            trailer_scanned: 0,
         }
     }
 
@@ -242,7 +245,15 @@ impl Decoder {
             [b'\r', b'\n', ..] => Some(2),
             [b'\n', ..] if lenient => Some(1),
             [b'\n', ..] | [b'\r', _, ..] => return Err(BadRequest::InvalidChunkFraming),
-            _ => find_blank_line(buf),
+            // Resume where the last search stopped (two bytes back: an LF
+            // there may now be followed by the rest of a blank line), so a
+            // trailer section trickled in byte by byte is searched once.
+            _ => {
+                let from = self.trailer_scanned.saturating_sub(2);
+                let end = find_blank_line(&buf[from..]).map(|end| from + end);
+                self.trailer_scanned = buf.len();
+                end
+            }
         };
         let Some(end) = end else {
             if buf.len() > self.max_trailer_bytes {
@@ -383,6 +394,29 @@ mod tests {
         let (_, _, trailers) =
             decode_split(BodyFraming::Chunked, input, input.len(), false).unwrap();
         assert_eq!(trailers.unwrap()["x-sum"], "6");
+    }
+
+    #[test]
+    fn trailers_trickled_one_byte_at_a_time_are_found() {
+        let input = b"1\r\nx\r\n0\r\nX-A: 1\r\nX-B: 2\r\n\r\nNEXT";
+        let mut decoder = Decoder::new(BodyFraming::Chunked, false, 1024);
+        let mut buf = BytesMut::new();
+        let mut body = Vec::new();
+        let mut fed = 0;
+        loop {
+            match decoder.decode(&mut buf, usize::MAX).unwrap() {
+                Decoded::Data(data) => body.extend_from_slice(&data),
+                Decoded::End => break,
+                Decoded::NeedMore => {
+                    buf.extend_from_slice(&input[fed..fed + 1]);
+                    fed += 1;
+                }
+            }
+        }
+        assert_eq!(body, b"x");
+        assert_eq!(decoder.trailers().unwrap()["x-b"], "2");
+        assert_eq!(&input[fed - buf.len()..fed], &buf[..]);
+        assert_eq!(fed, input.len() - 4, "nothing of NEXT was needed");
     }
 
     #[test]

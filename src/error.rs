@@ -31,7 +31,7 @@ pub enum Error {
     /// [`BadRequest::status`] and closes the connection.
     BadRequest(BadRequest),
     /// The request body is longer than the limit the handler asked for
-    /// (see [`Body::read_to_end`](crate::Body::read_to_end)). When a handler
+    /// (see [`Body::read_all`](crate::Body::read_all)). When a handler
     /// returns this error before committing its response, the server answers
     /// `413 Payload Too Large`.
     BodyTooLarge {

@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, Method, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
 use crate::error::BadRequest;
 
@@ -115,8 +115,10 @@ pub(crate) fn find_end(
         return Ok(Some(end));
     }
     let lenient = limits.lenient_line_endings;
-    if scan.scanned == 0 {
-        skip_leading_empty_lines(buf, lenient);
+    if scan.request_line_end.is_none() && skip_leading_empty_lines(buf, lenient) {
+        // What was scanned has moved: start over (it was only empty lines
+        // and the start of the request line).
+        scan.scanned = 0;
     }
     // Step back two bytes: an LF there may now be followed by the rest of
     // a blank line.
@@ -152,7 +154,8 @@ pub(crate) fn find_end(
 
 /// Drops the CRLFs (or, leniently, LFs) a client may send before a request
 /// line, e.g. after a body it miscounted (RFC 9112 §2.2).
-fn skip_leading_empty_lines(buf: &mut BytesMut, lenient: bool) {
+/// Returns whether anything was dropped.
+fn skip_leading_empty_lines(buf: &mut BytesMut, lenient: bool) -> bool {
     let mut skip = 0;
     loop {
         match &buf[skip..] {
@@ -164,6 +167,7 @@ fn skip_leading_empty_lines(buf: &mut BytesMut, lenient: bool) {
     if skip > 0 {
         let _ = buf.split_to(skip);
     }
+    skip > 0
 }
 
 /// Every LF must follow a CR (unless lenient) and every CR must precede an
@@ -213,7 +217,12 @@ fn parse_complete<'b>(
     for field in req.headers.iter() {
         let name =
             HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| BadRequest::InvalidHeader)?;
-        let value = crate::sys::header_value_from_httparse(bytes.slice_ref(field.value));
+        // Validated again by `http` (cheap: a vectorised byte loop). The
+        // unchecked constructor would skip that, but its documented contract
+        // is valid UTF-8, which obs-text bytes (allowed in field values)
+        // are not.
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+            .map_err(|_| BadRequest::InvalidHeader)?;
         facts.observe(&name, field.value);
         map.append(name, value);
     }
@@ -512,6 +521,38 @@ mod tests {
         assert_eq!(err, BadRequest::RequestLineTooLong);
         assert_eq!(scan.scanned, LIMITS.max_request_line_bytes + 1);
         assert!(calls > LIMITS.max_request_line_bytes - 10);
+    }
+
+    #[test]
+    fn obs_text_field_values_are_kept_byte_for_byte() {
+        let head = parse_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Latin: \xff\xfe\r\nX-Utf8: caf\xc3\xa9\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.parts.headers["x-latin"].as_bytes(), b"\xff\xfe");
+        assert_eq!(head.parts.headers["x-utf8"].as_bytes(), "café".as_bytes());
+    }
+
+    #[test]
+    fn a_lone_cr_before_the_request_line_does_not_shorten_the_line_limit() {
+        // Regression: `\r` in one read, then `\n` and a long request line:
+        // the empty line was taken as the request line, so the long line
+        // escaped the 414 limit.
+        let small = Limits {
+            max_request_line_bytes: 32,
+            ..LIMITS
+        };
+        let mut buf = BytesMut::from(&b"\r"[..]);
+        let mut scan = Scan::default();
+        assert!(parse(&mut buf, &small, &mut scan).unwrap().is_none());
+        buf.extend_from_slice(
+            format!("\nGET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(64)).as_bytes(),
+        );
+        assert_eq!(
+            parse(&mut buf, &small, &mut scan).unwrap_err(),
+            BadRequest::RequestLineTooLong
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The crate's only `unsafe` code: two raw socket calls that safe APIs do
-//! not offer, and one constructor that skips a validation httparse has
-//! already done. Everything here is small enough to check by eye.
+//! not offer. Everything here is small enough to check by eye.
 
 #![allow(unsafe_code)]
 
@@ -63,23 +62,4 @@ pub(crate) fn tcp_bytes_acked(stream: &TcpStream) -> Option<u64> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn tcp_bytes_acked(_stream: &TcpStream) -> Option<u64> {
     None
-}
-
-/// A header value from bytes that httparse has already validated as a
-/// field value, without validating them a second time.
-///
-/// The caller must pass a value returned by httparse for a request it
-/// parsed (`httparse::Header::value`, sliced out of the same buffer).
-pub(crate) fn header_value_from_httparse(value: bytes::Bytes) -> http::HeaderValue {
-    debug_assert!(
-        value
-            .iter()
-            .all(|&b| b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80)
-    );
-    // SAFETY: `from_maybe_shared_unchecked` requires bytes that
-    // `HeaderValue` accepts: HTAB or 0x20..=0xFF except 0x7F. httparse only
-    // returns field values made of HTAB, 0x20..=0x7E and 0x80..=0xFF
-    // (its `HEADER_VALUE_MAP`, also enforced by its SIMD paths), a subset;
-    // the debug assertion above re-checks that in tests.
-    unsafe { http::HeaderValue::from_maybe_shared_unchecked(value) }
 }

@@ -14,9 +14,10 @@
 //! that registered for readiness re-checks `must_probe` afterwards, so a
 //! clear that races with it (a body read from another task) cannot strand
 //! it. Otherwise reads follow tokio's own rule: wait for readiness, read,
-//! and take a short read as "drained", clearing the flag (tick-checked, so
-//! an event that arrived meanwhile is kept). A keep-alive request thus
-//! costs one `recv`, not an `EAGAIN` probe plus a `recv`.
+//! and take a short read as "drained", clearing the flag with the
+//! readiness sampled before the `recv` (so an event that arrived during it
+//! is kept). A keep-alive request thus costs one `recv`, not an `EAGAIN`
+//! probe plus a `recv`.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -77,10 +78,11 @@ impl Transport {
     }
 
     /// Reads once into `buf`, with at least `reserve` bytes of spare
-    /// capacity. The space is reserved only when bytes are there to read,
-    /// so a connection waiting for its next request holds no read buffer.
-    /// `Ready(Ok(0))` is EOF. See the module docs for when readiness is
-    /// trusted.
+    /// capacity. On the common path the space is reserved once readiness
+    /// says bytes are there, so a connection waiting for its next request
+    /// holds no read buffer (a direct probe, after the watch cleared the
+    /// flag, reserves first). `Ready(Ok(0))` is EOF. See the module docs for
+    /// when readiness is trusted.
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
@@ -89,12 +91,13 @@ impl Transport {
     ) -> Poll<io::Result<usize>> {
         loop {
             if self.must_probe.swap(false, Ordering::SeqCst) {
+                // The flag may be wrong (the watch cleared it): ask the
+                // kernel. A short read here does not clear the flag; at
+                // worst the next read meets one EAGAIN.
                 buf.reserve(reserve);
-                let spare = buf.capacity() - buf.len();
                 match sys::recv_into(&self.stream, buf) {
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                    Ok(n) => return Poll::Ready(Ok(self.after_read(n, spare))),
-                    Err(err) => return Poll::Ready(Err(err)),
+                    result => return Poll::Ready(result),
                 }
             }
             match self.stream.poll_read_ready(cx) {
@@ -105,26 +108,29 @@ impl Transport {
             }
             buf.reserve(reserve);
             let spare = buf.capacity() - buf.len();
-            match self
-                .stream
-                .try_io(Interest::READABLE, || sys::recv_into(&self.stream, buf))
-            {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Ok(n) => return Poll::Ready(Ok(self.after_read(n, spare))),
+            // A read shorter than the space offered drained the socket (as
+            // tokio assumes too). It is reported to `try_io` as WouldBlock,
+            // so tokio clears the flag with the readiness it sampled
+            // *before* the recv: an event that arrived during the recv
+            // keeps the flag set, and no wake-up is lost.
+            let mut drained = None;
+            let result = self.stream.try_io(Interest::READABLE, || {
+                let n = sys::recv_into(&self.stream, buf)?;
+                if n > 0 && n < spare {
+                    drained = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match result {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => match drained {
+                    Some(n) => return Poll::Ready(Ok(n)),
+                    None => continue,
+                },
                 Err(err) => return Poll::Ready(Err(err)),
             }
         }
-    }
-
-    /// A read shorter than the space offered drained the socket: clear the
-    /// readable flag (as tokio does), so the next read waits for an event
-    /// instead of probing with a syscall. Tick-checked: an event that came
-    /// in meanwhile stays. Returns `n`.
-    fn after_read(&self, n: usize, spare: usize) -> usize {
-        if n > 0 && n < spare {
-            self.clear_readable();
-        }
-        n
     }
 
     /// Clears tokio's readable flag unless an event arrived since it was

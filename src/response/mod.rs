@@ -127,6 +127,9 @@ pub(crate) struct WriterState {
     /// `headers` may have changed `Content-Length` since `declared` was
     /// parsed (the handler had mutable access to them).
     declared_stale: bool,
+    /// A write failed with an error that is not a hang-up: the response is
+    /// partly sent and must not be written to again.
+    broken: bool,
 }
 
 impl WriterState {
@@ -147,6 +150,12 @@ impl WriterState {
         self.aborted = false;
         self.declared = None;
         self.declared_stale = false;
+        self.broken = false;
+    }
+
+    /// True when a write failed with an error that is not a hang-up.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// True when the handler aborted the connection.
@@ -241,12 +250,11 @@ impl WriterState {
         self.close_after = true;
         self.declared = None;
         self.declared_stale = false;
+        self.finished = false;
     }
 
     fn body_allowed(&self) -> bool {
-        !(self.status.is_informational()
-            || self.status == StatusCode::NO_CONTENT
-            || self.status == StatusCode::NOT_MODIFIED)
+        status_allows_body(self.status)
     }
 
     /// The handler's `Content-Length`, if it set a valid one. An invalid one
@@ -271,9 +279,15 @@ impl WriterState {
 
     /// Freezes status and headers and encodes the head into `out`.
     /// `at_finish`: the handler has returned, so the body is complete.
-    fn commit(&mut self, shared: &Shared, at_finish: bool) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContentLengthExceeded`] when the handler's `Content-Length`
+    /// is smaller than the body it has already written: nothing is encoded,
+    /// and nothing of the body is sent.
+    fn commit(&mut self, shared: &Shared, at_finish: bool) -> Result<()> {
         if self.is_committed() {
-            return;
+            return Ok(());
         }
         // A `100 Continue` must not follow the final response head.
         shared.resolve_expect(Expect::Skipped);
@@ -281,7 +295,17 @@ impl WriterState {
         // One allocation for a typical head (the buffer is released while
         // the connection idles), rather than growing it field by field.
         self.out.reserve(TYPICAL_HEAD_BYTES);
+        let head_start = self.out.len();
         let fields = encode::start_head(&mut self.out, self.status, &self.headers);
+        if let Some(declared) = fields.content_length {
+            if !self.request.is_head && self.body_allowed() && self.buffered > declared {
+                self.out.truncate(head_start);
+                return Err(Error::ContentLengthExceeded {
+                    declared,
+                    attempted: self.buffered,
+                });
+            }
+        }
         let framing = if !self.body_allowed() {
             Framing::None
         } else if let Some(n) = fields.content_length {
@@ -305,9 +329,17 @@ impl WriterState {
         };
         encode::end_head(&mut self.out, &fields, framing, persistence);
         self.commit = Commit::Committed(framing);
+        Ok(())
     }
 
+    /// Fails at once when the client is gone, or when an earlier write of
+    /// this response failed (its bytes are partly out: nothing may follow).
     fn check_gone(&self, shared: &Shared) -> Result<()> {
+        if self.broken {
+            return Err(Error::Io(std::io::Error::other(
+                "an earlier write of this response failed; nothing more is sent",
+            )));
+        }
         if shared.signal.is_gone() {
             if let Some(hangup) = shared.signal.hangup(self.request.generation) {
                 return Err(Error::ClientGone(hangup));
@@ -342,7 +374,7 @@ impl WriterState {
             // Counted for the automatic Content-Length, never sent.
             self.virtual_body += len;
             if !self.is_committed() && self.virtual_body > capacity {
-                self.commit(shared, false);
+                self.commit(shared, false)?;
                 return self.send(shared, &[], Tail::None).await;
             }
             return Ok(());
@@ -356,14 +388,14 @@ impl WriterState {
             self.body.extend_from_slice(data);
             return Ok(());
         }
-        self.commit(shared, false);
+        self.commit(shared, false)?;
         self.send(shared, data, Tail::ChunkEnd).await
     }
 
     /// Commits the head and sends everything buffered.
     pub(crate) async fn flush(&mut self, shared: &Shared) -> Result<()> {
         self.check_gone(shared)?;
-        self.commit(shared, false);
+        self.commit(shared, false)?;
         self.send(shared, &[], Tail::ChunkEnd).await
     }
 
@@ -382,7 +414,7 @@ impl WriterState {
         if self.request.is_head && !was_committed {
             self.buffered = self.virtual_body;
         }
-        self.commit(shared, true);
+        self.commit(shared, true)?;
         let tail = match self.commit {
             Commit::Committed(Framing::Chunked) => Tail::LastChunk,
             _ => Tail::None,
@@ -416,14 +448,17 @@ impl WriterState {
     /// Sends `out`, the buffered body and `data` (framed as one chunk when
     /// chunked), then `tail`, looping until the kernel took every byte.
     async fn send(&mut self, shared: &Shared, data: &[u8], tail: Tail) -> Result<()> {
-        let chunked = self.commit == Commit::Committed(Framing::Chunked);
+        // A HEAD response is its head only: no body bytes and no chunk
+        // framing, whatever framing the head announced.
+        let chunked = !self.request.is_head && self.commit == Commit::Committed(Framing::Chunked);
         let chunk_len = (self.body.len() + data.len()) as u64;
         let prefix = ChunkPrefix::new(chunk_len);
-        let (prefix, chunk_end): (&[u8], &[u8]) = match (chunked && chunk_len > 0, tail) {
-            (true, Tail::LastChunk) => (prefix.as_bytes(), CHUNK_END_AND_LAST_CHUNK),
-            (true, _) => (prefix.as_bytes(), CHUNK_END),
-            (false, Tail::LastChunk) => (&[], LAST_CHUNK),
-            (false, _) => (&[], &[]),
+        let (prefix, chunk_end): (&[u8], &[u8]) = match (chunked, chunk_len > 0, tail) {
+            (false, _, _) => (&[], &[]),
+            (true, true, Tail::LastChunk) => (prefix.as_bytes(), CHUNK_END_AND_LAST_CHUNK),
+            (true, true, _) => (prefix.as_bytes(), CHUNK_END),
+            (true, false, Tail::LastChunk) => (&[], LAST_CHUNK),
+            (true, false, _) => (&[], &[]),
         };
         let body: &[u8] = if self.request.is_head {
             &[]
@@ -448,6 +483,10 @@ impl WriterState {
         self.earlier = progress.earlier;
         self.written = progress.written;
         self.total_written = progress.total_written;
+        if matches!(result, Err(Error::Io(_))) {
+            // Some bytes may be out, others not: never send any of it again.
+            self.broken = true;
+        }
         if result.is_ok() {
             self.out.clear();
             self.body.clear();
@@ -458,7 +497,7 @@ impl WriterState {
 
     /// Sends framed bytes left in `out` by deferred (pipelined) responses.
     pub(crate) async fn flush_unsent(&mut self, shared: &Shared) -> Result<()> {
-        if self.out.is_empty() {
+        if self.out.is_empty() || self.broken {
             return Ok(());
         }
         debug_assert!(self.body.is_empty());
@@ -475,6 +514,13 @@ impl WriterState {
         self.earlier = 0;
         result
     }
+}
+
+/// 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).
+fn status_allows_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 /// Bytes reserved for a response head: the status line, `Date`, framing
@@ -594,11 +640,15 @@ impl ResponseWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::HeadCommitted`] once the head is committed; the status is
-    /// then unchanged.
+    /// [`Error::HeadCommitted`] once the head is committed, and
+    /// [`Error::BodyNotAllowed`] for a status without a body (1xx, 204, 304)
+    /// once body bytes were written; the status is then unchanged.
     pub fn set_status(&mut self, status: StatusCode) -> Result<()> {
         if self.state.is_committed() {
             return Err(Error::HeadCommitted);
+        }
+        if !status_allows_body(status) && !self.state.request.is_head && self.state.buffered > 0 {
+            return Err(Error::BodyNotAllowed(status));
         }
         self.state.status = status;
         Ok(())
@@ -631,13 +681,26 @@ impl ResponseWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::HeadCommitted`] once the head is committed.
+    /// [`Error::HeadCommitted`] once the head is committed, and
+    /// [`Error::ContentLengthExceeded`] for a `Content-Length` below the body
+    /// bytes already written (a `Content-Length` set through
+    /// [`headers_mut`](Self::headers_mut) is checked when the head is
+    /// committed).
     pub fn insert_header(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
         if self.state.is_committed() {
             return Err(Error::HeadCommitted);
         }
         if name == CONTENT_LENGTH {
-            self.state.declared = encode::parse_content_length(value.as_bytes());
+            let declared = encode::parse_content_length(value.as_bytes());
+            if let Some(declared) =
+                declared.filter(|&n| n < self.state.buffered && !self.state.request.is_head)
+            {
+                return Err(Error::ContentLengthExceeded {
+                    declared,
+                    attempted: self.state.buffered,
+                });
+            }
+            self.state.declared = declared;
         }
         self.state.headers.insert(name, value);
         Ok(())

@@ -155,7 +155,7 @@ async fn content_length_body_is_echoed() {
 #[tokio::test]
 async fn chunked_body_with_extension_and_trailer_is_echoed_and_trailer_seen() {
     let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
-        let body = req.body_mut().read_to_end(1 << 20).await?;
+        let body = req.body_mut().read_all(1 << 20).await?;
         let checksum = req
             .body_mut()
             .trailers()
@@ -597,7 +597,7 @@ async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
         let server = spawn(
             config,
             |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
-                let body = request.body_mut().read_to_end(1 << 20).await?;
+                let body = request.body_mut().read_all(1 << 20).await?;
                 response.write_all(request.uri().path().as_bytes()).await?;
                 response.write_all(&body).await
             },
@@ -638,4 +638,80 @@ async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
             );
         }
     }
+}
+
+/// Regression: a short read once cleared tokio's readiness with a sample
+/// taken after the `recv`. On a multi-thread runtime:
+/// 1. the connection reads a complete head (a short read);
+/// 2. the body arrives, and the reactor on another worker marks the socket
+///    readable;
+/// 3. the clear erased that mark;
+/// 4. the handler waited for the body until `body_read_timeout`.
+/// Many heads and bodies in separate writes make the window likely; every
+/// request must be answered quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_arriving_right_after_its_head_is_never_missed() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let config = hangup::Config::builder()
+        .body_read_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let server = spawn(
+        config,
+        |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+            let body = request.body_mut().read_all(1 << 16).await?;
+            response.write_all(&body).await
+        },
+    )
+    .await;
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..8 {
+        let addr = server.addr;
+        clients.spawn(async move {
+            let mut stream = connect(addr).await;
+            stream.set_nodelay(true).unwrap();
+            for i in 0..150 {
+                let body = format!("{c}-{i}");
+                let head = format!(
+                    "POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).await.unwrap();
+                tokio::task::yield_now().await;
+                stream.write_all(body.as_bytes()).await.unwrap();
+                let response =
+                    tokio::time::timeout(Duration::from_secs(2), read_response(&mut stream, false))
+                        .await
+                        .unwrap_or_else(|_| panic!("request {c}-{i} stalled: a wake-up was lost"));
+                assert_eq!(response.text(), body);
+            }
+        });
+    }
+    while let Some(result) = clients.join_next().await {
+        result.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn async_read_into_an_empty_buffer_consumes_nothing() {
+    // Regression: a zero-length read took a chunk and reported 0 bytes,
+    // which callers read as the end of the body.
+    use tokio::io::AsyncReadExt;
+    let server = spawn_default(
+        |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+            let body = request.body_mut();
+            assert_eq!(body.read(&mut []).await?, 0);
+            let mut all = Vec::new();
+            body.read_to_end(&mut all).await?;
+            response.write_all(&all).await
+        },
+    )
+    .await;
+    let raw = raw_exchange(
+        server.addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(parse_responses(&raw, &[false])[0].text(), "hello");
 }

@@ -116,3 +116,103 @@ async fn stream_write(stream: &mut tokio::net::TcpStream, bytes: &[u8]) {
     use tokio::io::AsyncWriteExt;
     stream.write_all(bytes).await.expect("write");
 }
+
+#[tokio::test]
+async fn a_head_response_past_the_buffer_has_no_chunk_framing() {
+    // Regression: HEAD + a body larger than the buffer committed as
+    // chunked, and finishing wrote `0\r\n\r\n` after the head, which the
+    // client read as the start of the next response.
+    let server =
+        spawn(
+            config_with_buffer(1024),
+            |_req: Request, mut res: ResponseWriter| async move {
+                write_n(&mut res, 16 * 1024, 1000).await
+            },
+        )
+        .await;
+    let mut two = b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    two.extend_from_slice(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let raw = raw_exchange(server.addr, &two).await;
+    // Any byte after the HEAD response's blank line that is not the GET's
+    // status line makes the second parse fail.
+    let responses = parse_responses(&raw, &[true, false]);
+    assert_eq!(responses.len(), 2);
+    assert_eq!(
+        responses[0].header("transfer-encoding"),
+        Some("chunked"),
+        "HEAD mirrors the GET's framing"
+    );
+    assert_eq!(responses[1].status, 200, "the connection stayed in sync");
+    assert_eq!(responses[1].body.len(), 16 * 1024);
+}
+
+#[tokio::test]
+async fn a_content_length_below_the_written_body_never_reaches_the_wire() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        res.write_all(&[b'a'; 100]).await?;
+        if req.uri().path() == "/insert" {
+            let err = res
+                .insert_header(header::CONTENT_LENGTH, HeaderValue::from_static("10"))
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::ContentLengthExceeded {
+                        declared: 10,
+                        attempted: 100
+                    }
+                ),
+                "{err:?}"
+            );
+            return Ok(());
+        }
+        // Set behind the writer's back: caught when the head is committed.
+        res.headers_mut()?
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        Ok(())
+    })
+    .await;
+    let raw = raw_exchange(
+        server.addr,
+        b"GET /insert HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let responses = parse_responses(&raw, &[false]);
+    assert_eq!(
+        responses[0].header("content-length"),
+        Some("100"),
+        "the rejected header was not applied"
+    );
+
+    let raw = raw_exchange(server.addr, b"GET /mut HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let responses = parse_responses(&raw, &[false]);
+    assert_eq!(
+        responses.len(),
+        1,
+        "no stray body bytes after the response: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert_eq!(responses[0].status, 500);
+    assert_eq!(responses[0].text(), "internal server error\n");
+}
+
+#[tokio::test]
+async fn a_bodiless_status_is_refused_after_body_bytes_were_written() {
+    let server = spawn_default(|_req: Request, mut res: ResponseWriter| async move {
+        res.write_all(b"abc").await?;
+        let err = res.set_status(StatusCode::NOT_MODIFIED).unwrap_err();
+        assert!(
+            matches!(err, Error::BodyNotAllowed(s) if s == StatusCode::NOT_MODIFIED),
+            "{err:?}"
+        );
+        Ok(())
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream_write(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(
+        (response.status, response.body.as_slice()),
+        (200, &b"abc"[..])
+    );
+}

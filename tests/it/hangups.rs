@@ -339,7 +339,7 @@ async fn client_leaving_mid_body_fails_the_body_read_with_its_cause() {
         let server = spawn_default(move |mut request: Request, _response: ResponseWriter| {
             let tx = tx.clone();
             async move {
-                let result = request.body_mut().read_to_end(1 << 20).await;
+                let result = request.body_mut().read_all(1 << 20).await;
                 let _ = tx.send(result.map(|b| b.len()));
                 Ok(())
             }
@@ -681,4 +681,34 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
     assert_eq!(snapshot.requests, 4);
     assert_eq!(snapshot.hangups_of(HangupCause::Reset), 1, "{snapshot:?}");
     assert!(snapshot.bytes_written > 0);
+}
+
+#[tokio::test]
+async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
+    // Regression: with an outcome consumer, dropping a connection task
+    // mid-exchange read the lent-out writer state and panicked.
+    let outcomes = Outcomes::default();
+    let config = outcomes.builder().build().unwrap();
+    let server = spawn(
+        config,
+        |_request: Request, mut response: ResponseWriter| async move {
+            response.write_all(b"partial").await?;
+            response.flush().await?;
+            tokio::time::sleep(HANDLER_WAIT).await;
+            Ok(())
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    server.stop(Duration::from_millis(100)).await;
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let all = outcomes.wait_for(1).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let hangup = all[0].hangup.as_ref().expect("a hang-up");
+    assert_eq!(hangup.cause(), HangupCause::ServerShutdown);
+    assert!(all[0].counters.written > 0);
+    assert_eq!(all[0].status().as_u16(), 499);
 }

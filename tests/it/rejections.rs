@@ -307,9 +307,9 @@ async fn first_head_deadline_counts_from_accept() {
 }
 
 #[tokio::test]
-async fn read_to_end_over_its_limit_gets_413() {
+async fn read_all_over_its_limit_gets_413() {
     let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
-        let body = req.body_mut().read_to_end(16).await?;
+        let body = req.body_mut().read_all(16).await?;
         res.write_all(&body).await
     })
     .await;
@@ -369,7 +369,7 @@ async fn rejection_after_a_valid_pipelined_request_keeps_the_first_response() {
         } else {
             1 << 20
         };
-        let body = req.body_mut().read_to_end(limit).await?;
+        let body = req.body_mut().read_all(limit).await?;
         res.write_all(req.uri().path().as_bytes()).await?;
         res.write_all(&body).await
     })

@@ -101,7 +101,7 @@ async fn handler(mut request: Request, mut response: ResponseWriter) -> hangup::
             Ok(())
         }
         "/body" => {
-            let body = request.body_mut().read_to_end(1 << 20).await?;
+            let body = request.body_mut().read_all(1 << 20).await?;
             response.write_all(&body).await
         }
         _ => response.write_all(b"ok").await,

@@ -343,6 +343,6 @@ pub async fn echo(
     mut request: hangup::Request,
     mut response: hangup::ResponseWriter,
 ) -> hangup::Result<()> {
-    let body = request.body_mut().read_to_end(1 << 20).await?;
+    let body = request.body_mut().read_all(1 << 20).await?;
     response.write_all(&body).await
 }
