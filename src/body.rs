@@ -170,7 +170,10 @@ impl BodyState {
         while self.continue_sent < CONTINUE.len() {
             let slice = [IoSlice::new(&CONTINUE[self.continue_sent..])];
             match ready!(shared.transport.poll_write_vectored(cx, &slice)) {
-                Ok(n) if n > 0 => self.continue_sent += n,
+                Ok(n) if n > 0 => {
+                    self.continue_sent += n;
+                    shared.metrics.add_written(n as u64);
+                }
                 Ok(_) => {
                     self.fail_gone(shared, HangupCause::WriteFailed, Detection::Write, None);
                     return Poll::Ready(Ok(()));

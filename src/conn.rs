@@ -144,7 +144,7 @@ impl<H: Handler> Conn<H> {
         };
         let deadline = Instant::now() + config.header_read_timeout;
         let conn = Conn {
-            shared: Arc::new(Shared::new(transport, config)),
+            shared: Arc::new(Shared::new(transport, config, metrics.clone())),
             _open: metrics.connection_opened(),
             metrics,
             current: None,
@@ -678,6 +678,15 @@ impl<H> Conn<H> {
             outcome.counters.written = written;
             outcome.counters.acked = acked;
             outcome.in_flight = acked.is_some_and(|acked| acked < written);
+            if written < end - origin {
+                // A held-back (pipelined) response whose bytes never all
+                // reached the kernel: the connection failed after it was
+                // queued. Report it as cut short, with that failure.
+                outcome.complete = false;
+                if outcome.hangup.is_none() {
+                    outcome.hangup = self.shared.signal.latest_hangup();
+                }
+            }
             self.emit(&outcome);
         }
     }

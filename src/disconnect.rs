@@ -119,6 +119,16 @@ impl Signal {
             .flatten()
     }
 
+    /// The hang-up reported for the current exchange, whatever its
+    /// generation: for responses of earlier exchanges that were still
+    /// queued when the connection failed.
+    pub(crate) fn latest_hangup(&self) -> Option<Hangup> {
+        if !self.reported.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lock().hangup.clone()
+    }
+
     /// Mirrors the writer's counters.
     pub(crate) fn set_counters(&self, buffered: u64, written: u64) {
         self.buffered.store(buffered, Ordering::Relaxed);

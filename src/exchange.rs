@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, OnFin, OnHangup};
 use crate::disconnect::Signal;
+use crate::outcome::Metrics;
 use crate::transport::Transport;
 
 /// Connection state shared with the current exchange's handler.
@@ -26,6 +27,9 @@ use crate::transport::Transport;
 pub(crate) struct Shared {
     pub transport: Transport,
     pub config: Config,
+    /// The server's counters; bytes written are counted as they are
+    /// written.
+    pub metrics: Metrics,
     pub signal: Signal,
     pub writer_slot: Slot<Box<crate::response::WriterState>>,
     pub body_slot: Slot<Box<crate::body::BodyState>>,
@@ -62,9 +66,10 @@ impl Expect {
 }
 
 impl Shared {
-    pub(crate) fn new(transport: Transport, config: Config) -> Self {
+    pub(crate) fn new(transport: Transport, config: Config, metrics: Metrics) -> Self {
         Shared {
             transport,
+            metrics,
             signal: Signal::default(),
             writer_slot: Slot::default(),
             body_slot: Slot::default(),

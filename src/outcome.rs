@@ -190,6 +190,11 @@ impl Metrics {
         }
     }
 
+    /// Counts response bytes the kernel accepted.
+    pub(crate) fn add_written(&self, bytes: u64) {
+        self.inner.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     pub(crate) fn request_started(&self) {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -199,12 +204,11 @@ impl Metrics {
     }
 
     /// Counts one final exchange: the same as [`record`](Self::record),
-    /// for when nobody wants the outcome record itself.
+    /// for when nobody wants the outcome record itself. Written bytes are
+    /// counted where they are written ([`add_written`](Self::add_written)).
     pub(crate) fn record_final(&self, counters: Counters, hangup: Option<HangupCause>) {
         let m = &self.inner;
         m.outcomes.fetch_add(1, Ordering::Relaxed);
-        m.bytes_written
-            .fetch_add(counters.written, Ordering::Relaxed);
         if let Some(acked) = counters.acked {
             m.bytes_acked.fetch_add(acked, Ordering::Relaxed);
         }

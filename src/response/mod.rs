@@ -597,6 +597,7 @@ async fn write_all(
             }
         };
         remaining -= n;
+        shared.metrics.add_written(n as u64);
         let for_earlier = n.min(progress.earlier);
         progress.earlier -= for_earlier;
         progress.written += (n - for_earlier) as u64;

@@ -657,6 +657,7 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
         },
     )
     .await;
+    let mut received = 0;
     for _ in 0..3 {
         let raw = raw_exchange(
             server.addr,
@@ -664,6 +665,7 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
         )
         .await;
         assert_eq!(parse_responses(&raw, &[false])[0].text(), "ok");
+        received += raw.len() as u64;
     }
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/wait")).await.unwrap();
@@ -680,7 +682,8 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
     };
     assert_eq!(snapshot.requests, 4);
     assert_eq!(snapshot.hangups_of(HangupCause::Reset), 1, "{snapshot:?}");
-    assert!(snapshot.bytes_written > 0);
+    // The reset client got nothing: every byte written is one received.
+    assert_eq!(snapshot.bytes_written, received, "{snapshot:?}");
 }
 
 #[tokio::test]
@@ -711,4 +714,48 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     assert_eq!(hangup.cause(), HangupCause::ServerShutdown);
     assert!(all[0].counters.written > 0);
     assert_eq!(all[0].status().as_u16(), 499);
+}
+
+#[tokio::test]
+async fn a_held_back_pipelined_response_that_never_went_out_is_reported_cut_short() {
+    // 1. The client pipelines /a and /b.
+    // 2. /a finishes at once; its response is held back, since /b waits.
+    // 3. The client resets while /b's handler waits: /a's bytes never
+    //    reach the kernel.
+    // 4. /a's outcome must say so (499, incomplete), not "complete, 200".
+    let outcomes = Outcomes::default();
+    let config = outcomes.builder().build().unwrap();
+    let server = spawn(
+        config,
+        |request: Request, mut response: ResponseWriter| async move {
+            if request.uri().path() == "/b" {
+                let _ = tokio::time::timeout(HANDLER_WAIT, request.hung_up()).await;
+            }
+            response.write_all(b"done").await
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    let mut two = get("/a");
+    two.extend_from_slice(&get("/b"));
+    stream.write_all(&two).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reset(stream);
+    let all = outcomes.wait_for(2).await;
+    let a = all
+        .iter()
+        .find(|o| o.uri == "/a")
+        .expect("an outcome for /a");
+    let b = all
+        .iter()
+        .find(|o| o.uri == "/b")
+        .expect("an outcome for /b");
+    assert_eq!(b.status().as_u16(), 499, "{b:?}");
+    assert_eq!(a.counters.written, 0, "held back behind /b: {a:?}");
+    assert!(!a.complete, "{a:?}");
+    assert_eq!(a.status().as_u16(), 499, "{a:?}");
+    assert_eq!(
+        a.hangup.as_ref().map(|h| h.cause()),
+        Some(HangupCause::Reset)
+    );
 }
