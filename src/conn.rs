@@ -729,7 +729,7 @@ impl<H> Drop for Conn<H> {
                     remote_addr: self.shared.transport.remote_addr(),
                     method,
                     uri,
-                    intended_status: StatusCode::OK,
+                    intended_status: self.shared.signal.status(),
                     counters,
                     duration: current.started.elapsed(),
                     hangup,

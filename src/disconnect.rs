@@ -11,7 +11,7 @@
 
 use std::io;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -59,6 +59,9 @@ pub(crate) struct Signal {
     /// detected elsewhere (the watch) can report them.
     buffered: AtomicU64,
     written: AtomicU64,
+    /// The status the handler set, mirrored for an exchange cut off while
+    /// the writer is lent out (forced shutdown).
+    status: AtomicU16,
     state: Mutex<SignalState>,
     notify: Notify,
 }
@@ -92,6 +95,7 @@ impl Signal {
         self.reported.store(false, Ordering::Release);
         self.buffered.store(0, Ordering::Relaxed);
         self.written.store(0, Ordering::Relaxed);
+        self.status.store(200, Ordering::Relaxed);
         state.generation
     }
 
@@ -133,6 +137,17 @@ impl Signal {
     pub(crate) fn set_counters(&self, buffered: u64, written: u64) {
         self.buffered.store(buffered, Ordering::Relaxed);
         self.written.store(written, Ordering::Relaxed);
+    }
+
+    /// Mirrors the status the handler set.
+    pub(crate) fn set_status(&self, status: http::StatusCode) {
+        self.status.store(status.as_u16(), Ordering::Relaxed);
+    }
+
+    /// The status the handler set, as last mirrored (200 until then).
+    pub(crate) fn status(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.status.load(Ordering::Relaxed))
+            .unwrap_or(http::StatusCode::OK)
     }
 
     /// The response counters as last mirrored by the writer.

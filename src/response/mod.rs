@@ -652,6 +652,7 @@ impl ResponseWriter {
             return Err(Error::BodyNotAllowed(status));
         }
         self.state.status = status;
+        self.shared.signal.set_status(status);
         Ok(())
     }
 

@@ -695,6 +695,7 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     let server = spawn(
         config,
         |_request: Request, mut response: ResponseWriter| async move {
+            response.set_status(hangup::http::StatusCode::ACCEPTED)?;
             response.write_all(b"partial").await?;
             response.flush().await?;
             tokio::time::sleep(HANDLER_WAIT).await;
@@ -714,6 +715,11 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     assert_eq!(hangup.cause(), HangupCause::ServerShutdown);
     assert!(all[0].counters.written > 0);
     assert_eq!(all[0].status().as_u16(), 499);
+    assert_eq!(
+        all[0].intended_status.as_u16(),
+        202,
+        "the status the handler set"
+    );
 }
 
 #[tokio::test]
