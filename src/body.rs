@@ -173,6 +173,7 @@ impl BodyState {
                 Ok(n) if n > 0 => {
                     self.continue_sent += n;
                     shared.metrics.add_written(n as u64);
+                    shared.add_interim_written(n as u64);
                 }
                 Ok(_) => {
                     self.fail_gone(shared, HangupCause::WriteFailed, Detection::Write, None);

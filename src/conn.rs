@@ -316,7 +316,7 @@ impl<H: Handler> Conn<H> {
         let started = Instant::now();
         let origin = self.writer.acked_origin();
         let generation = shared.signal.reset(started, origin);
-        shared.reset_policies();
+        shared.reset_exchange();
         let wants_outcomes = shared.config.outcome_hook.is_some() || is_access_log_enabled();
         self.current = Some(InProgress {
             request: wants_outcomes.then(|| (head.parts.method.clone(), head.parts.uri.clone())),
@@ -350,6 +350,7 @@ impl<H: Handler> Conn<H> {
             let writer = ResponseWriter::new(self.writer.lend(), shared.clone());
             let handled = self.run_handler(request, writer).await;
             self.writer.restore(shared.writer_slot.take().await);
+            self.writer.add_interim_written(shared.interim_written());
             self.body.restore(shared.body_slot.take().await);
             self.after_handler(handled, &shared).await
         };
@@ -576,20 +577,25 @@ impl<H: Handler> Conn<H> {
         shared.transport.shutdown_write();
         let config = &shared.config;
         let mut budget = config.linger_bytes;
-        let linger = async {
-            while budget > 0 {
-                self.body.buf.clear();
-                match shared
-                    .transport
-                    .read(&mut self.body.buf, READ_RESERVE_BYTES)
-                    .await
-                {
+        let deadline = tokio::time::Instant::now() + config.linger_timeout;
+        while budget > 0 {
+            self.body.buf.clear();
+            let read = shared
+                .transport
+                .read(&mut self.body.buf, READ_RESERVE_BYTES);
+            let settling = !self.settling.is_empty();
+            tokio::select! {
+                biased;
+                result = read => match result {
                     Ok(n) if n > 0 => budget = budget.saturating_sub(n as u64),
                     _ => break,
-                }
+                },
+                // Outcomes waiting for acknowledgements settle while the
+                // client takes its time to close, not after.
+                () = tokio::time::sleep(ACK_POLL), if settling => self.settle(false),
+                () = tokio::time::sleep_until(deadline) => break,
             }
-        };
-        let _ = tokio::time::timeout(config.linger_timeout, linger).await;
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -39,6 +39,10 @@ pub(crate) struct Shared {
     /// server's, unless the handler overrode them.
     on_fin: AtomicU8,
     on_hangup: AtomicU8,
+    /// Bytes of an interim response (`100 Continue`) written for the
+    /// current exchange by the body reader, outside the writer; the writer
+    /// counts them as part of the response.
+    interim_written: AtomicU64,
 }
 
 /// Where the current request stands with `Expect: 100-continue`.
@@ -76,14 +80,26 @@ impl Shared {
             expect: AtomicU8::new(Expect::Nothing as u8),
             on_fin: AtomicU8::new(config.on_fin.to_u8()),
             on_hangup: AtomicU8::new(config.on_hangup.to_u8()),
+            interim_written: AtomicU64::new(0),
             config,
         }
     }
 
-    /// Starts an exchange under the server's hang-up policies.
-    pub(crate) fn reset_policies(&self) {
+    /// Starts an exchange: the server's hang-up policies, no interim bytes.
+    pub(crate) fn reset_exchange(&self) {
         self.set_on_fin(self.config.on_fin);
         self.set_on_hangup(self.config.on_hangup);
+        self.interim_written.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts bytes of an interim response the body reader wrote.
+    pub(crate) fn add_interim_written(&self, bytes: u64) {
+        self.interim_written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Interim-response bytes written for the current exchange so far.
+    pub(crate) fn interim_written(&self) -> u64 {
+        self.interim_written.load(Ordering::Relaxed)
     }
 
     pub(crate) fn on_fin(&self) -> OnFin {

@@ -200,6 +200,14 @@ impl WriterState {
         !self.out.is_empty()
     }
 
+    /// Counts an interim response (`100 Continue`) the body reader wrote
+    /// for this exchange as part of this response: it preceded the head on
+    /// the wire.
+    pub(crate) fn add_interim_written(&mut self, bytes: u64) {
+        self.written += bytes;
+        self.total_written += bytes;
+    }
+
     /// Frees the byte buffers while the connection waits for its next
     /// request; the next response allocates them again. The header map keeps
     /// its (small) capacity.
@@ -802,7 +810,8 @@ impl ResponseWriter {
         let deadline = Instant::now() + timeout;
         self.state.finish(&self.shared, false).await?;
         let origin = self.shared.signal.acked_base();
-        let end = origin + self.state.written;
+        // The response on the wire includes a `100 Continue` sent for it.
+        let end = origin + self.shared.interim_written() + self.state.written;
         let mut pause = FIRST_PAUSE;
         loop {
             let total_acked = self.shared.transport.bytes_acked();

@@ -765,3 +765,44 @@ async fn a_held_back_pipelined_response_that_never_went_out_is_reported_cut_shor
         Some(HangupCause::Reset)
     );
 }
+
+#[tokio::test]
+async fn a_100_continue_counts_as_part_of_the_response_on_the_wire() {
+    // The interim `100 Continue` is written by the body reader, outside the
+    // writer; written and acked must still equal what the client received.
+    let outcomes = Outcomes::default();
+    let server = spawn(
+        outcomes.builder().build().unwrap(),
+        |mut request: Request, mut response: ResponseWriter| async move {
+            let body = request.body_mut().read_all(1024).await?;
+            response.write_all(&body).await
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut interim = vec![0u8; 25];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut interim))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").await.unwrap();
+    let rest = read_to_close(&mut stream).await;
+    assert_eq!(parse_responses(&rest, &[false])[0].text(), "hello");
+    let received = (interim.len() + rest.len()) as u64;
+    // The client still holds its side open, so the server is lingering
+    // (up to 2 s): the outcome must not wait for that.
+    let start = Instant::now();
+    let outcome = &outcomes.wait_for(1).await[0];
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "outcome settled only after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(outcome.counters.written, received, "{outcome:?}");
+    assert_eq!(outcome.counters.acked, Some(received), "{outcome:?}");
+}
