@@ -1,5 +1,7 @@
-//! Criterion benchmarks for the request-side parsers: head parsing and
-//! chunked body decoding, through the `hangup::__private` entry points.
+//! Criterion benchmarks for the request path, through the
+//! `hangup::__private` entry points: head parsing, chunked body decoding,
+//! response-head encoding, and the two together ("parse → respond": the
+//! CPU work of one keep-alive `GET /plaintext` outside the socket calls).
 //!
 //! Each `__private` call copies its input into a fresh `BytesMut` (one
 //! allocation plus a memcpy of the input) before parsing, as the
@@ -13,11 +15,25 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hangup::__private::{decode_chunked, parse_head};
+use hangup::__private::{decode_chunked, encode_response_head, parse_head};
+use hangup::http::{HeaderMap, HeaderValue, header};
 
 /// What wrk sends: the shortest realistic head, the hot path of every
 /// plaintext benchmark.
 const WRK_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+
+/// What wrk sends for the plaintext scenarios of `bench/run`.
+const WRK_PLAINTEXT: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:3100\r\n\r\n";
+
+/// The body of the hello response (`examples/bench_server`, `/plaintext`).
+const HELLO: &[u8] = b"Hello, World!";
+
+/// The fields `examples/bench_server` sets for `/plaintext`.
+fn hello_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers
+}
 
 /// A browser's navigation request: request line plus 10 fields, 538
 /// bytes, close to what Firefox and Chrome send for a page load.
@@ -56,6 +72,17 @@ fn parse_heads(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(head.len() as u64));
         group.bench_function(name, |b| b.iter(|| parse_head(black_box(head))));
     }
+    // What every `parse_head` call does besides parsing (a default `Config`
+    // for the limits, the copy into a fresh `BytesMut`): subtract it from the
+    // figures above to get the parser's own cost.
+    group.throughput(Throughput::Bytes(WRK_GET.len() as u64));
+    group.bench_function("wrapper_only", |b| {
+        b.iter(|| {
+            let config = hangup::Config::default();
+            let buf = bytes::BytesMut::from(black_box(WRK_GET));
+            (black_box(config).write_buffer_bytes(), buf.len())
+        })
+    });
     group.finish();
 }
 
@@ -70,5 +97,52 @@ fn decode_chunked_bodies(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_heads, decode_chunked_bodies);
+fn encode_heads(c: &mut Criterion) {
+    let headers = hello_headers();
+    let mut out = Vec::with_capacity(256);
+    encode_response_head(&headers, HELLO.len() as u64, &mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 200 OK\r\n") && out.ends_with(b"content-length: 13\r\n\r\n")
+    );
+
+    let mut group = c.benchmark_group("encode_response_head");
+    group.throughput(Throughput::Bytes(out.len() as u64));
+    // The output buffer is reused, as the connection's write buffer is.
+    group.bench_function("hello", |b| {
+        b.iter(|| {
+            encode_response_head(black_box(&headers), black_box(HELLO.len() as u64), &mut out);
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+/// One keep-alive `GET /plaintext` as the server handles it, minus the
+/// socket: parse the head wrk sends, then encode the hello response's head.
+/// A regression in head parsing or head encoding shows here (the socket
+/// path and the handler are measured by `bench/run`).
+fn parse_respond(c: &mut Criterion) {
+    let headers = hello_headers();
+    let mut out = Vec::with_capacity(256);
+    assert_eq!(parse_head(WRK_PLAINTEXT), Ok(Some(WRK_PLAINTEXT.len())));
+
+    let mut group = c.benchmark_group("parse_respond");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("wrk_plaintext", |b| {
+        b.iter(|| {
+            let used = parse_head(black_box(WRK_PLAINTEXT));
+            encode_response_head(black_box(&headers), HELLO.len() as u64, &mut out);
+            (used, out.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    parse_heads,
+    decode_chunked_bodies,
+    encode_heads,
+    parse_respond
+);
 criterion_main!(benches);

@@ -1,4 +1,12 @@
-//! hyper 1.x "Hello, World!" peer for hangup's benchmarks.
+//! hyper 1.x peer for hangup's benchmarks, with the routes of hangup's
+//! `bench_server` example:
+//!
+//! - `GET /plaintext` (and `GET /`) → `200 Hello, World!` (`text/plain`)
+//! - `GET /bytes/N` → N bytes (N ≤ 64 MiB) with a `Content-Length`, the body
+//!   a slice of one preallocated buffer (`Bytes::from_static`, no copy in the
+//!   handler), so hyper writes head and body in one vectored write
+//! - `POST /echo` → the request body, streamed back (the request's
+//!   `Incoming` body is the response body)
 //!
 //! Usage: hyper-hello [ADDR] [--pipeline-flush]
 //!
@@ -8,14 +16,15 @@
 //!   pipelined requests into one write. Pipelined comparisons use it, since
 //!   that is hyper at its best for that workload.
 //!
-//! One tokio current-thread runtime, like hangup's `hello` example, so both
+//! One tokio current-thread runtime, like hangup's examples, so both
 //! servers are single-threaded and can be pinned to one core.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
@@ -26,19 +35,53 @@ use tokio::net::TcpListener;
 
 const BODY: &[u8] = b"Hello, World!";
 
-async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let found = req.method() == Method::GET && matches!(req.uri().path(), "/" | "/plaintext");
-    let mut res = if found {
-        let mut res = Response::new(Full::new(Bytes::from_static(BODY)));
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        res
-    } else {
-        Response::new(Full::new(Bytes::new()))
+/// The largest `/bytes/N` body, in bytes (as in hangup's bench_server).
+const MAX_BYTES: usize = 64 << 20;
+
+/// The `/bytes/N` bodies: slices of one buffer, allocated on first use.
+fn zeroes() -> &'static [u8] {
+    static ZEROES: OnceLock<&'static [u8]> = OnceLock::new();
+    ZEROES.get_or_init(|| Vec::leak(vec![b'0'; MAX_BYTES]))
+}
+
+type Body = Either<Full<Bytes>, Incoming>;
+
+fn full(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Either::Left(Full::new(body)));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path();
+    let res = match (req.method(), path) {
+        (&Method::GET, "/plaintext" | "/") => {
+            full(StatusCode::OK, "text/plain", Bytes::from_static(BODY))
+        }
+        (&Method::GET, _) if path.starts_with("/bytes/") => {
+            match path["/bytes/".len()..].parse::<usize>() {
+                // hyper sets Content-Length from the body's exact size.
+                Ok(n) if n <= MAX_BYTES => full(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    Bytes::from_static(&zeroes()[..n]),
+                ),
+                _ => full(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    Bytes::from_static(b"N must be a byte count up to 64 MiB\n"),
+                ),
+            }
+        }
+        (&Method::POST, "/echo") => Response::new(Either::Right(req.into_body())),
+        _ => full(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        ),
     };
-    if !found {
-        *res.status_mut() = StatusCode::NOT_FOUND;
-    }
     Ok(res)
 }
 
@@ -98,7 +141,7 @@ async fn serve(args: Args) {
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(TokioIo::new(stream), service_fn(hello));
+        let conn = builder.serve_connection(TokioIo::new(stream), service_fn(route));
         tokio::task::spawn(async move {
             let _ = conn.await;
         });

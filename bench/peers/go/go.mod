@@ -1,0 +1,3 @@
+module hangup-bench/gopeer
+
+go 1.19
