@@ -806,3 +806,124 @@ async fn a_100_continue_counts_as_part_of_the_response_on_the_wire() {
     assert_eq!(outcome.counters.written, received, "{outcome:?}");
     assert_eq!(outcome.counters.acked, Some(received), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let config = Config::builder()
+        .write_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server = spawn(
+        config,
+        move |_request: Request, mut response: ResponseWriter| {
+            let tx = tx.clone();
+            async move {
+                let start = Instant::now();
+                let mut result = Ok(());
+                // Far more than both socket buffers hold: the writes stall.
+                for _ in 0..64 {
+                    result = response.write_all(&vec![b's'; 1 << 20]).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                let _ = tx.send((
+                    result.map_err(|e| e.hangup().map(|h| h.cause())),
+                    start.elapsed(),
+                ));
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    stream.write_all(&get("/")).await.unwrap();
+    // Never read.
+    let (result, waited) = tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result, Err(Some(HangupCause::WriteStalled)));
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_a_read_timeout_after_body_read_timeout() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let config = Config::builder()
+        .body_read_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server = spawn(
+        config,
+        move |mut request: Request, _response: ResponseWriter| {
+            let tx = tx.clone();
+            async move {
+                let start = Instant::now();
+                let result = request.body_mut().read_all(1024).await;
+                let _ = tx.send((
+                    result
+                        .map(|b| b.len())
+                        .map_err(|e| e.hangup().map(|h| (h.cause(), h.phase()))),
+                    start.elapsed(),
+                ));
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let (result, waited) = tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        result,
+        Err(Some((HangupCause::ReadTimeout, Phase::ReadingBody)))
+    );
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
+    let config = Config::builder()
+        .idle_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server =
+        spawn(
+            config,
+            |_request: Request, mut response: ResponseWriter| async move {
+                response.write_all(b"ok").await
+            },
+        )
+        .await;
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/")).await.unwrap();
+    assert_eq!(read_response(&mut stream, false).await.text(), "ok");
+    let start = Instant::now();
+    assert!(
+        !closes_within(&mut stream, Duration::from_millis(150)).await,
+        "closed before idle_timeout"
+    );
+    assert!(
+        closes_within(&mut stream, Duration::from_secs(3)).await,
+        "not closed after idle_timeout"
+    );
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(290), "{waited:?}");
+}
