@@ -404,7 +404,8 @@ impl FieldFacts {
     }
 }
 
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+/// A non-empty run of decimal digits that fits in 64 bits.
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }

@@ -103,15 +103,9 @@ pub(crate) fn end_head(
 }
 
 /// A `Content-Length` value a handler set: decimal digits, optional
-/// surrounding whitespace.
+/// surrounding whitespace, no overflow (the request parser's rule).
 pub(crate) fn parse_content_length(value: &[u8]) -> Option<u64> {
-    let digits = crate::head::trim_ows(value);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    crate::head::parse_decimal(crate::head::trim_ows(value))
 }
 
 /// A `Connection` value lists `close`.
