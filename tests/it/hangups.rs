@@ -502,6 +502,10 @@ async fn acked_is_below_written_when_a_client_that_never_read_resets() {
         0 < acked && acked < written,
         "acked {acked}, written {written}"
     );
+    assert!(
+        outcome.in_flight,
+        "final before everything written was acknowledged"
+    );
     assert_eq!(outcome.status().as_u16(), 499);
     assert_eq!(outcome.intended_status.as_u16(), 200);
     assert!(!outcome.complete);
