@@ -20,6 +20,7 @@ use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -79,17 +80,37 @@ enum Ending {
 /// Shutdown signals shared by every connection of a server.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShutdownSignals {
-    /// Stop taking new requests; close idle connections.
+    /// Stop taking new requests; close idle connections. Cancelled only by
+    /// [`start_graceful`](Self::start_graceful).
     pub graceful: CancellationToken,
+    /// Mirrors `graceful` for the check made on every request:
+    /// `CancellationToken::is_cancelled` locks a mutex that every
+    /// connection of the server shares.
+    draining: Arc<AtomicBool>,
     /// The grace period is over: close everything now.
     pub force: CancellationToken,
+}
+
+impl ShutdownSignals {
+    /// Starts the graceful shutdown.
+    pub fn start_graceful(&self) {
+        // Set before the wake-up, so that every task woken sees it.
+        self.draining.store(true, Ordering::Release);
+        self.graceful.cancel();
+    }
+
+    /// True once the graceful shutdown has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
 }
 
 /// The exchange in progress, for its outcome.
 struct InProgress {
     /// Method and target, kept only when someone wants outcome records
     /// (an access-log subscriber or a hook); the metrics need neither.
-    request: Option<(Method, http::Uri)>,
+    /// Boxed: moved with the rest on every request, used on few.
+    request: Option<Box<(Method, http::Uri)>>,
     started: Instant,
     origin: u64,
     generation: u64,
@@ -121,6 +142,10 @@ pub(crate) struct Conn<H> {
     timer: Pin<Box<Sleep>>,
     /// The search for the end of the next head, kept across reads.
     head_scan: head::Scan,
+    /// When the latest read of request heads returned: the start of every
+    /// exchange whose head it completed (pipelined requests share one
+    /// clock read).
+    head_read_at: Instant,
     served: u64,
     since_yield: u32,
 }
@@ -142,7 +167,8 @@ impl<H: Handler> Conn<H> {
                 return;
             }
         };
-        let deadline = Instant::now() + config.header_read_timeout;
+        let accepted = Instant::now();
+        let deadline = accepted + config.header_read_timeout;
         let conn = Conn {
             shared: Arc::new(Shared::new(transport, config, metrics.clone())),
             _open: metrics.connection_opened(),
@@ -155,6 +181,7 @@ impl<H: Handler> Conn<H> {
             writer: Home::new(Box::default()),
             timer: Box::pin(tokio::time::sleep_until(deadline.into())),
             head_scan: head::Scan::default(),
+            head_read_at: accepted,
             served: 0,
             since_yield: 0,
         };
@@ -217,7 +244,10 @@ impl<H: Handler> Conn<H> {
         // by then, the buffers are released and the wait goes on to the
         // full idle timeout.
         let mut release_at_timer = false;
-        let mut idle_deadline = Instant::now();
+        let mut idle_deadline = self.timer.deadline();
+        // Whether a read in this call brought bytes (`head_read_at` is then
+        // the current time, near enough to arm a deadline from).
+        let mut read_some = false;
         loop {
             match head::parse(&mut self.body.buf, &limits, &mut self.head_scan) {
                 Ok(Some(head)) => {
@@ -238,9 +268,13 @@ impl<H: Handler> Conn<H> {
                 let (idle_timeout, release_after) =
                     (config.idle_timeout, config.idle_release_after);
                 let header_timeout = config.header_read_timeout;
-                let now = Instant::now();
+                let now = if read_some {
+                    self.head_read_at
+                } else {
+                    Instant::now()
+                };
                 let deadline = if idle {
-                    idle_deadline = now + idle_timeout;
+                    idle_deadline = (now + idle_timeout).into();
                     if release_after.is_zero() {
                         self.release_buffers();
                     }
@@ -248,7 +282,7 @@ impl<H: Handler> Conn<H> {
                     if release_at_timer {
                         now + release_after
                     } else {
-                        idle_deadline
+                        idle_deadline.into_std()
                     }
                 } else {
                     now + header_timeout
@@ -279,7 +313,7 @@ impl<H: Handler> Conn<H> {
                         // next request (its first read reserves a small one).
                         release_at_timer = false;
                         self.release_buffers();
-                        self.timer.as_mut().reset(idle_deadline.into());
+                        self.timer.as_mut().reset(idle_deadline);
                         continue;
                     }
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
@@ -293,16 +327,17 @@ impl<H: Handler> Conn<H> {
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), "client left inside a request head");
                     return Err(Ending::Close);
                 }
-                Ok(_) if idle => {
-                    idle = false;
-                    // The first request's deadline counts from the accept.
-                    if self.served == 0 {
-                        continue;
+                Ok(_) => {
+                    self.head_read_at = Instant::now();
+                    read_some = true;
+                    if idle {
+                        idle = false;
+                        // The first request's deadline counts from the
+                        // accept; a later one's from its first bytes, armed
+                        // only if they are not a complete head.
+                        armed = self.served == 0;
                     }
-                    let deadline = Instant::now() + self.shared.config.header_read_timeout;
-                    self.timer.as_mut().reset(deadline.into());
                 }
-                Ok(_) => {}
             }
         }
     }
@@ -313,13 +348,14 @@ impl<H: Handler> Conn<H> {
         self.metrics.request_started();
         let shared = self.shared.clone();
         let config = &shared.config;
-        let started = Instant::now();
+        let started = self.head_read_at;
         let origin = self.writer.acked_origin();
         let generation = shared.signal.reset(started, origin);
         shared.reset_exchange();
         let wants_outcomes = shared.config.outcome_hook.is_some() || is_access_log_enabled();
         self.current = Some(InProgress {
-            request: wants_outcomes.then(|| (head.parts.method.clone(), head.parts.uri.clone())),
+            request: wants_outcomes
+                .then(|| Box::new((head.parts.method.clone(), head.parts.uri.clone()))),
             started,
             origin,
             generation,
@@ -327,7 +363,7 @@ impl<H: Handler> Conn<H> {
         self.writer.begin(RequestFacts {
             version: head.parts.version,
             is_head: head.parts.method == Method::HEAD,
-            keep_alive: head.keep_alive && !self.shutdown.graceful.is_cancelled(),
+            keep_alive: head.keep_alive && !self.shutdown.is_draining(),
             generation,
         });
         let expect_continue = head.expect_continue && head.framing != BodyFraming::Empty;
@@ -623,12 +659,13 @@ impl<H> Conn<H> {
             written: writer.written(),
             acked: None,
         };
-        let Some((method, uri)) = current.request else {
+        let Some(request) = current.request else {
             let hangup = self.shared.signal.hangup(current.generation);
             self.metrics
                 .record_final(counters, hangup.map(|h| h.cause()));
             return;
         };
+        let (method, uri) = *request;
         let outcome = Outcome {
             remote_addr: self.shared.transport.remote_addr(),
             method,
@@ -729,7 +766,8 @@ impl<H> Drop for Conn<H> {
         };
         let hangup = self.shared.signal.hangup(current.generation);
         let total_written = current.origin + written;
-        if let Some((method, uri)) = current.request {
+        if let Some(request) = current.request {
+            let (method, uri) = *request;
             self.settling.push_back(Settling {
                 outcome: Outcome {
                     remote_addr: self.shared.transport.remote_addr(),

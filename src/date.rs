@@ -2,10 +2,11 @@
 //!
 //! Formatting an HTTP date costs about as much as the rest of a small
 //! response's head; a thread-local cache keyed by the Unix second makes it a
-//! clock read and a 29-byte copy.
+//! read of the kernel's coarse clock (see [`crate::sys::unix_seconds_coarse`])
+//! and a 29-byte copy.
 
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` is always 29 bytes (RFC 9110 §5.6.7).
 const DATE_LEN: usize = 29;
@@ -21,11 +22,7 @@ thread_local! {
 
 /// Appends the current date in IMF-fixdate form to `out`.
 pub(crate) fn append_now(out: &mut Vec<u8>) {
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
+    let second = crate::sys::unix_seconds_coarse();
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.second != second {
@@ -55,5 +52,21 @@ mod tests {
         assert_eq!(text.len(), DATE_LEN);
         assert!(text.ends_with(" GMT"), "{text}");
         assert!(httpdate::parse_http_date(text).is_ok());
+    }
+
+    #[test]
+    fn the_coarse_clock_agrees_with_the_system_clock() {
+        let mut out = Vec::new();
+        let before = std::time::SystemTime::now();
+        append_now(&mut out);
+        let after = std::time::SystemTime::now();
+        let date = httpdate::parse_http_date(std::str::from_utf8(&out).unwrap()).unwrap();
+        // Whole seconds, lagging by at most one tick (≤ 10 ms): within
+        // [before - 2 s, after].
+        assert!(date <= after, "{date:?} is after {after:?}");
+        assert!(
+            date + Duration::from_secs(2) >= before,
+            "{date:?} is before {before:?}"
+        );
     }
 }

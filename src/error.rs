@@ -434,8 +434,9 @@ impl Hangup {
         self.detection
     }
 
-    /// Time from the start of the request (its first head byte) to the
-    /// moment the hang-up was detected.
+    /// Time from the socket read that completed the request's head (see
+    /// [`Outcome::duration`](crate::Outcome::duration)) to the moment the
+    /// hang-up was detected.
     pub fn elapsed(&self) -> Duration {
         self.elapsed
     }

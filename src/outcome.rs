@@ -33,7 +33,11 @@ pub struct Outcome {
     pub intended_status: StatusCode,
     /// The byte counters when the outcome became final.
     pub counters: Counters,
-    /// Time from the request head's arrival to the end of the response.
+    /// Time from the socket read that completed the request's head to the
+    /// moment the outcome became final. A pipelined request counts from the
+    /// read that brought it, so its wait behind earlier requests is
+    /// included; a head that arrived in an earlier request's body read
+    /// counts from the read before that (never later than its arrival).
     pub duration: Duration,
     /// The hang-up, if the client left or closed its side.
     pub hangup: Option<Hangup>,

@@ -15,7 +15,7 @@ use crate::exchange::Shared;
 /// One HTTP request, handed to the handler by value.
 #[derive(Debug)]
 pub struct Request {
-    parts: http::request::Parts,
+    parts: Box<http::request::Parts>,
     body: Body,
     shared: Arc<Shared>,
     generation: u64,
@@ -23,7 +23,7 @@ pub struct Request {
 
 impl Request {
     pub(crate) fn new(
-        parts: http::request::Parts,
+        parts: Box<http::request::Parts>,
         body: Body,
         shared: Arc<Shared>,
         generation: u64,
@@ -84,7 +84,7 @@ impl Request {
 
     /// The head and the body, apart.
     pub fn into_parts(self) -> (http::request::Parts, Body) {
-        (self.parts, self.body)
+        (*self.parts, self.body)
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless

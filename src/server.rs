@@ -58,12 +58,12 @@ impl ShutdownHandle {
     pub fn shutdown(&self, grace: Duration) {
         let millis = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         self.grace_ms.store(millis, Ordering::Release);
-        self.signals.graceful.cancel();
+        self.signals.start_graceful();
     }
 
     /// True once [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
-        self.signals.graceful.is_cancelled()
+        self.signals.is_draining()
     }
 }
 

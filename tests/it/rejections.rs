@@ -306,6 +306,38 @@ async fn first_head_deadline_counts_from_accept() {
     );
 }
 
+/// A later request on a kept-alive connection gets its own
+/// `header_read_timeout`, counted from its first bytes: a half head is
+/// closed after that timeout, not after the (much longer) idle timeout.
+#[tokio::test]
+async fn stalled_second_head_is_closed_after_header_read_timeout() {
+    let config = Config::builder()
+        .header_read_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let server = spawn(config, ok_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    // Idle for a while, longer than the header timeout, which must not
+    // count yet.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let wrote = Instant::now();
+    send(&mut stream, b"GET / HTTP/1.1\r\nHost: t\r\n").await;
+    assert!(
+        stays_silent(&mut stream, Duration::from_millis(150)).await,
+        "closed or answered within 150 ms of a half head: the header timeout counted the idle time"
+    );
+    let (bytes, _end) = read_until_end_within(&mut stream, Duration::from_secs(5)).await;
+    let after_write = wrote.elapsed();
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    assert!(
+        (Duration::from_millis(250)..Duration::from_secs(3)).contains(&after_write),
+        "closed {after_write:?} after the half head; the header timeout is 300 ms"
+    );
+}
+
 #[tokio::test]
 async fn read_all_over_its_limit_gets_413() {
     let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
