@@ -20,14 +20,12 @@ use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 use tokio::time::Sleep;
-use tokio_util::sync::CancellationToken;
 
 use crate::body::{Body, BodyState, READ_RESERVE_BYTES};
 use crate::config::{Config, OnFin, OnHangup};
@@ -39,6 +37,7 @@ use crate::head::{self, BodyFraming, Head, Limits};
 use crate::outcome::{ConnectionGuard, Metrics, Outcome, is_access_log_enabled, log_access};
 use crate::request::Request;
 use crate::response::{RequestFacts, ResponseWriter, WriterState};
+use crate::shutdown::{Shutdown, Stage};
 use crate::transport::{PeerEvent, Transport};
 
 /// Pipelined requests served back to back without touching the socket
@@ -77,34 +76,6 @@ enum Ending {
     Close,
 }
 
-/// Shutdown signals shared by every connection of a server.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ShutdownSignals {
-    /// Stop taking new requests; close idle connections. Cancelled only by
-    /// [`start_graceful`](Self::start_graceful).
-    pub graceful: CancellationToken,
-    /// Mirrors `graceful` for the check made on every request:
-    /// `CancellationToken::is_cancelled` locks a mutex that every
-    /// connection of the server shares.
-    draining: Arc<AtomicBool>,
-    /// The grace period is over: close everything now.
-    pub force: CancellationToken,
-}
-
-impl ShutdownSignals {
-    /// Starts the graceful shutdown.
-    pub fn start_graceful(&self) {
-        // Set before the wake-up, so that every task woken sees it.
-        self.draining.store(true, Ordering::Release);
-        self.graceful.cancel();
-    }
-
-    /// True once the graceful shutdown has started.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
-    }
-}
-
 /// The exchange in progress, for its outcome.
 struct InProgress {
     /// Method and target, kept only when someone wants outcome records
@@ -132,7 +103,7 @@ pub(crate) struct Conn<H> {
     current: Option<InProgress>,
     settling: VecDeque<Settling>,
     handler: Arc<H>,
-    shutdown: ShutdownSignals,
+    shutdown: Shutdown,
     /// The read buffer and body decoder (lent to the `Body` during an
     /// exchange).
     body: Home<BodyState>,
@@ -157,9 +128,10 @@ impl<H: Handler> Conn<H> {
         remote_addr: std::net::SocketAddr,
         handler: Arc<H>,
         config: Config,
-        shutdown: ShutdownSignals,
+        shutdown: Shutdown,
         metrics: Metrics,
     ) {
+        let _registration = shutdown.register_task().await;
         let transport = match Transport::new(stream, remote_addr) {
             Ok(transport) => transport,
             Err(err) => {
@@ -188,7 +160,7 @@ impl<H: Handler> Conn<H> {
         let shared = conn.shared.clone();
         tokio::select! {
             () = conn.run() => {}
-            () = shutdown.force.cancelled() => {
+            () = shutdown.reached(Stage::Forced) => {
                 report_shutdown(&shared);
                 shared.transport.shutdown_write();
             }
@@ -319,7 +291,7 @@ impl<H: Handler> Conn<H> {
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
                     return Err(if idle { Ending::Clean } else { Ending::Close });
                 }
-                () = self.shutdown.graceful.cancelled(), if idle => return Err(Ending::Clean),
+                () = self.shutdown.reached(Stage::Draining), if idle => return Err(Ending::Clean),
             };
             match result {
                 Ok(0) if self.body.buf.is_empty() => return Err(Ending::Clean),

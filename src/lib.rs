@@ -40,6 +40,7 @@ mod outcome;
 mod request;
 mod response;
 mod server;
+mod shutdown;
 mod sys;
 mod transport;
 

@@ -10,10 +10,11 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn::{Conn, ShutdownSignals};
+use crate::conn::Conn;
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::outcome::Metrics;
+use crate::shutdown::Shutdown;
 
 /// Pause after an accept error such as `EMFILE`, so a full fd table does
 /// not turn the accept loop into a busy loop; 100 ms is what hyper and
@@ -43,7 +44,7 @@ pub struct Server<H> {
 /// Stops a running [`Server`]; cheap to clone and send anywhere.
 #[derive(Debug, Clone, Default)]
 pub struct ShutdownHandle {
-    signals: ShutdownSignals,
+    signals: Shutdown,
     grace_ms: Arc<AtomicU64>,
 }
 
@@ -129,7 +130,7 @@ impl<H: Handler> Server<H> {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = signals.graceful.cancelled() => break,
+                () = signals.draining_started() => break,
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
@@ -153,7 +154,7 @@ impl<H: Handler> Server<H> {
         tracker.close();
         let grace = Duration::from_millis(shutdown.grace_ms.load(Ordering::Acquire));
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            signals.force.cancel();
+            signals.force();
             tracker.wait().await;
         }
         Ok(())
