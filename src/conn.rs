@@ -17,6 +17,8 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -25,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
+use tokio_util::task::TaskTracker;
 
 use crate::body::{Body, BodyState, READ_RESERVE_BYTES};
 use crate::config::{Config, OnFin, OnHangup};
@@ -34,7 +38,9 @@ use crate::error::{BadRequest, Counters, Detection, HangupCause, Phase};
 use crate::exchange::{Expect, Home, Shared};
 use crate::handler::Handler;
 use crate::head::{self, BodyFraming, Head, Limits};
-use crate::outcome::{ConnectionGuard, Metrics, Outcome, is_access_log_enabled, log_access};
+use crate::outcome::{
+    ConnectionGuard, Metrics, Outcome, ParkedGuard, is_access_log_enabled, log_access,
+};
 use crate::request::Request;
 use crate::response::{RequestFacts, ResponseWriter, WriterState};
 use crate::shutdown::{Shutdown, Stage};
@@ -70,6 +76,9 @@ enum Ending {
     /// The client closed between requests, or an idle connection was shut
     /// down: nothing to say.
     Clean,
+    /// Idle past `idle_release_after` with nothing in progress: hand the
+    /// socket to a small task of its own until this idle deadline.
+    Park(tokio::time::Instant),
     /// The head was malformed or over a limit: answer, then close.
     Reject(BadRequest),
     /// The client left, timed out, or the connection cannot continue.
@@ -96,14 +105,47 @@ struct Settling {
     deadline: Instant,
 }
 
+/// What every connection of a server shares.
+pub(crate) struct ServerParts<H> {
+    pub handler: Arc<H>,
+    pub config: Arc<Config>,
+    pub shutdown: Shutdown,
+    pub metrics: Metrics,
+    /// The server's connection tasks: a parked connection's and its
+    /// resumed task join it.
+    pub tracker: TaskTracker,
+}
+
+impl<H> Clone for ServerParts<H> {
+    fn clone(&self) -> Self {
+        ServerParts {
+            handler: self.handler.clone(),
+            config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
+            metrics: self.metrics.clone(),
+            tracker: self.tracker.clone(),
+        }
+    }
+}
+
+/// Where a connection task starts from: a new connection, or a parked one.
+struct Resume {
+    open: ConnectionGuard,
+    /// Bytes written on the connection so far.
+    written: u64,
+    served: u64,
+    /// The deadline of the first head read.
+    head_deadline: Instant,
+    /// When the task started serving.
+    started: Instant,
+}
+
 pub(crate) struct Conn<H> {
     shared: Arc<Shared>,
-    metrics: Metrics,
     _open: ConnectionGuard,
     current: Option<InProgress>,
     settling: VecDeque<Settling>,
-    handler: Arc<H>,
-    shutdown: Shutdown,
+    server: ServerParts<H>,
     /// The read buffer and body decoder (lent to the `Body` during an
     /// exchange).
     body: Home<BodyState>,
@@ -119,19 +161,59 @@ pub(crate) struct Conn<H> {
     head_read_at: Instant,
     served: u64,
     since_yield: u32,
+    /// Resumed from parking and not read from since: the bytes (or the
+    /// close) that woke it are waiting, so it must read before it may
+    /// park again.
+    unread_since_resume: bool,
 }
 
 impl<H: Handler> Conn<H> {
-    /// Serves one accepted connection until it closes.
-    pub(crate) async fn serve(
-        stream: tokio::net::TcpStream,
-        remote_addr: std::net::SocketAddr,
-        handler: Arc<H>,
-        config: Config,
-        shutdown: Shutdown,
-        metrics: Metrics,
+    /// Serves one accepted connection until it closes or parks.
+    pub(crate) async fn serve(stream: TcpStream, remote_addr: SocketAddr, server: ServerParts<H>) {
+        let open = server.metrics.connection_opened();
+        let accepted = Instant::now();
+        let deadline = accepted + server.config.header_read_timeout;
+        let resume = Resume {
+            open,
+            written: 0,
+            served: 0,
+            head_deadline: deadline,
+            started: accepted,
+        };
+        Self::drive(stream, remote_addr, server, resume).await;
+    }
+
+    /// Serves a parked connection again: bytes (or its close) arrived.
+    async fn resume(parked: Parked<H>) {
+        let Parked {
+            stream,
+            remote_addr,
+            server,
+            open,
+            written,
+            served,
+            ..
+        } = parked;
+        let now = Instant::now();
+        let resume = Resume {
+            open,
+            written,
+            served,
+            head_deadline: now + server.config.header_read_timeout,
+            started: now,
+        };
+        Self::drive(stream, remote_addr, server, resume).await;
+    }
+
+    /// Runs the connection in this task until it closes or parks, or the
+    /// grace period of a shutdown ends.
+    async fn drive(
+        stream: TcpStream,
+        remote_addr: SocketAddr,
+        server: ServerParts<H>,
+        resume: Resume,
     ) {
-        let _registration = shutdown.register_task().await;
+        let _registration = server.shutdown.register_task().await;
         let transport = match Transport::new(stream, remote_addr) {
             Ok(transport) => transport,
             Err(err) => {
@@ -139,56 +221,66 @@ impl<H: Handler> Conn<H> {
                 return;
             }
         };
-        let accepted = Instant::now();
-        let deadline = accepted + config.header_read_timeout;
+        let shutdown = server.shutdown.clone();
         let conn = Conn {
-            shared: Arc::new(Shared::new(transport, config, metrics.clone())),
-            _open: metrics.connection_opened(),
-            metrics,
+            shared: Arc::new(Shared::new(
+                transport,
+                server.config.clone(),
+                server.metrics.clone(),
+            )),
+            _open: resume.open,
             current: None,
             settling: VecDeque::new(),
-            handler,
-            shutdown: shutdown.clone(),
+            server,
             body: Home::new(Box::new(BodyState::new(BytesMut::new()))),
-            writer: Home::new(Box::default()),
-            timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+            writer: Home::new(Box::new(WriterState::resumed(resume.written))),
+            timer: Box::pin(tokio::time::sleep_until(resume.head_deadline.into())),
             head_scan: head::Scan::default(),
-            head_read_at: accepted,
-            served: 0,
+            head_read_at: resume.started,
+            served: resume.served,
             since_yield: 0,
+            unread_since_resume: resume.served > 0,
         };
-        let shared = conn.shared.clone();
+        // Weak: parking needs the only strong reference. The conn future is
+        // dropped (its outcomes emitted) before the shutdown branch runs; a
+        // handler that kept its `Request` keeps the state alive, and then
+        // the FIN still goes out.
+        let shared = Arc::downgrade(&conn.shared);
         tokio::select! {
-            () = conn.run() => {}
+            () = Self::run(Live(Some(conn))) => {}
             () = shutdown.reached(Stage::Forced) => {
-                report_shutdown(&shared);
-                shared.transport.shutdown_write();
+                if let Some(shared) = shared.upgrade() {
+                    report_shutdown(&shared);
+                    shared.transport.shutdown_write();
+                }
             }
         }
     }
 
-    async fn run(mut self) {
+    async fn run(mut conn: Live<H>) {
         // Reject and close run at most once per connection; boxing keeps
         // their (large) futures out of every connection's resident state.
         loop {
-            let head = match self.read_head().await {
+            let head = match conn.read_head().await {
                 Ok(head) => head,
                 Err(Ending::Clean) => return,
-                Err(Ending::Reject(bad)) => return Box::pin(self.reject(bad)).await,
-                Err(Ending::Close) => return Box::pin(self.close()).await,
+                Err(Ending::Park(idle_deadline)) => return conn.park(idle_deadline),
+                Err(Ending::Reject(bad)) => {
+                    return Box::pin(async move { conn.reject(bad).await }).await;
+                }
+                Err(Ending::Close) => return Box::pin(async move { conn.close().await }).await,
             };
             // Not boxed, unlike the cold paths: boxing would keep the
-            // handler's future out of an idle connection's state (measured:
-            // about 2 KB less RSS per idle bench_server connection) but
-            // costs an allocation per request (+540 instructions); see
-            // bench/RESULTS.md.
-            if !self.exchange(head).await {
-                return Box::pin(self.close()).await;
+            // handler's future out of a busy connection's state but costs an
+            // allocation per request (+540 instructions; see
+            // bench/RESULTS.md). Idle connections park instead.
+            if !conn.exchange(head).await {
+                return Box::pin(async move { conn.close().await }).await;
             }
-            self.served += 1;
-            self.since_yield += 1;
-            if self.since_yield >= MAX_REQUESTS_BEFORE_YIELD {
-                self.since_yield = 0;
+            conn.served += 1;
+            conn.since_yield += 1;
+            if conn.since_yield >= MAX_REQUESTS_BEFORE_YIELD {
+                conn.since_yield = 0;
                 tokio::task::yield_now().await;
             }
         }
@@ -248,6 +340,9 @@ impl<H: Handler> Conn<H> {
                 let deadline = if idle {
                     idle_deadline = (now + idle_timeout).into();
                     if release_after.is_zero() {
+                        if self.can_park() {
+                            return Err(Ending::Park(idle_deadline));
+                        }
                         self.release_buffers();
                     }
                     release_at_timer = !release_after.is_zero() && release_after < idle_timeout;
@@ -281,6 +376,9 @@ impl<H: Handler> Conn<H> {
                 }
                 () = &mut self.timer => {
                     if release_at_timer && idle {
+                        if self.can_park() {
+                            return Err(Ending::Park(idle_deadline));
+                        }
                         // Idle for a while: hold no byte buffers until the
                         // next request (its first read reserves a small one).
                         release_at_timer = false;
@@ -291,7 +389,7 @@ impl<H: Handler> Conn<H> {
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
                     return Err(if idle { Ending::Clean } else { Ending::Close });
                 }
-                () = self.shutdown.reached(Stage::Draining), if idle => return Err(Ending::Clean),
+                () = self.server.shutdown.reached(Stage::Draining), if idle => return Err(Ending::Clean),
             };
             match result {
                 Ok(0) if self.body.buf.is_empty() => return Err(Ending::Clean),
@@ -300,6 +398,7 @@ impl<H: Handler> Conn<H> {
                     return Err(Ending::Close);
                 }
                 Ok(_) => {
+                    self.unread_since_resume = false;
                     self.head_read_at = Instant::now();
                     read_some = true;
                     if idle {
@@ -317,7 +416,7 @@ impl<H: Handler> Conn<H> {
     /// Runs one request/response exchange and records its outcome. Returns
     /// whether the connection may serve another request.
     async fn exchange(&mut self, head: Head) -> bool {
-        self.metrics.request_started();
+        self.server.metrics.request_started();
         let shared = self.shared.clone();
         let config = &shared.config;
         let started = self.head_read_at;
@@ -335,7 +434,7 @@ impl<H: Handler> Conn<H> {
         self.writer.begin(RequestFacts {
             version: head.parts.version,
             is_head: head.parts.method == Method::HEAD,
-            keep_alive: head.keep_alive && !self.shutdown.is_draining(),
+            keep_alive: head.keep_alive && !self.server.shutdown.is_draining(),
             generation,
         });
         let expect_continue = head.expect_continue && head.framing != BodyFraming::Empty;
@@ -445,7 +544,7 @@ impl<H: Handler> Conn<H> {
 
     /// Runs the handler, catching panics, raced against the socket watch.
     async fn run_handler(&self, request: Request, writer: ResponseWriter) -> Handled {
-        let mut handler = pin!(self.handler.call(request, writer));
+        let mut handler = pin!(self.server.handler.call(request, writer));
         let mut guarded = pin!(poll_fn(move |cx| {
             match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
                 Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
@@ -492,6 +591,20 @@ impl<H: Handler> Conn<H> {
     fn release_buffers(&mut self) {
         self.body.buf = BytesMut::new();
         self.writer.release_buffers();
+    }
+
+    /// Whether this idle connection can park: a request was served (the
+    /// first head's deadline counts from the accept), nothing is buffered
+    /// either way, no outcome waits for acknowledgements, and no handler
+    /// kept a `Request` or `ResponseWriter` (they share the socket).
+    fn can_park(&self) -> bool {
+        self.served > 0
+            && !self.unread_since_resume
+            && self.current.is_none()
+            && self.body.buf.is_empty()
+            && !self.writer.has_unsent_output()
+            && self.settling.is_empty()
+            && Arc::strong_count(&self.shared) == 1
     }
 
     /// True when the next pipelined request's head is already buffered. The
@@ -546,7 +659,7 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Answers a rejected head, then closes.
-    async fn reject(mut self, bad: BadRequest) {
+    async fn reject(&mut self, bad: BadRequest) {
         let shared = self.shared.clone();
         tracing::info!(
             target: "hangup::access",
@@ -574,7 +687,7 @@ impl<H: Handler> Conn<H> {
     /// `linger_bytes` and `linger_timeout`). Closing with unread bytes in
     /// our receive queue would make the kernel send an RST, which can erase
     /// a response the client has not read yet.
-    async fn close(mut self) {
+    async fn close(&mut self) {
         let shared = self.shared.clone();
         if shared.signal.is_gone() || self.writer.is_aborted() || self.writer.is_broken() {
             return;
@@ -633,7 +746,8 @@ impl<H> Conn<H> {
         };
         let Some(request) = current.request else {
             let hangup = self.shared.signal.hangup(current.generation);
-            self.metrics
+            self.server
+                .metrics
                 .record_final(counters, hangup.map(|h| h.cause()));
             return;
         };
@@ -707,7 +821,7 @@ impl<H> Conn<H> {
     }
 
     fn emit(&self, outcome: &Outcome) {
-        self.metrics.record(outcome);
+        self.server.metrics.record(outcome);
         if is_access_log_enabled() {
             log_access(outcome);
         }
@@ -717,10 +831,119 @@ impl<H> Conn<H> {
     }
 }
 
-/// Every exchange ends in exactly one outcome, even when the task is
-/// dropped mid-exchange (forced shutdown): emit what is left.
-impl<H> Drop for Conn<H> {
+/// A connection in its task. Every exchange ends in exactly one outcome,
+/// even when the task is dropped mid-exchange (forced shutdown): dropping a
+/// `Live` emits what is left. Only [`park`](Self::park) takes the
+/// connection out, and it consumes the `Live`.
+struct Live<H>(Option<Conn<H>>);
+
+impl<H> Deref for Live<H> {
+    type Target = Conn<H>;
+
+    fn deref(&self) -> &Conn<H> {
+        self.0
+            .as_ref()
+            .expect("only park() empties a Live, and it consumes it")
+    }
+}
+
+impl<H> DerefMut for Live<H> {
+    fn deref_mut(&mut self) -> &mut Conn<H> {
+        self.0
+            .as_mut()
+            .expect("only park() empties a Live, and it consumes it")
+    }
+}
+
+impl<H> Drop for Live<H> {
     fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.emit_remaining();
+        }
+    }
+}
+
+impl<H: Handler> Live<H> {
+    /// Moves the idle connection's socket into a small task of its own and
+    /// lets this task end; see [`Parked`]. [`Conn::can_park`] said yes.
+    fn park(mut self, idle_deadline: tokio::time::Instant) {
+        let Some(conn) = self.0.take() else { return };
+        let Conn {
+            shared,
+            _open: open,
+            server,
+            writer,
+            served,
+            ..
+        } = conn;
+        let Ok(shared) = Arc::try_unwrap(shared) else {
+            // `can_park` checked that this is the only reference.
+            return;
+        };
+        let (stream, remote_addr) = shared.into_transport().into_stream();
+        let parked = Parked {
+            stream,
+            remote_addr,
+            _parked: server.metrics.connection_parked(),
+            server,
+            open,
+            written: writer.total_written(),
+            served,
+        };
+        let tracker = parked.server.tracker.clone();
+        tracker.spawn(parked.wait(idle_deadline));
+    }
+}
+
+/// A keep-alive connection idle past `idle_release_after`, with nothing in
+/// progress: its socket and what serving it again needs, waiting in a task
+/// of its own. The connection task (its futures, buffers and exchange
+/// state, about 4 KiB) is gone; bytes from the client, or its close, start
+/// a new one. About 1.4 KiB instead of 6.5 (bench/RESULTS.md).
+struct Parked<H> {
+    stream: TcpStream,
+    remote_addr: SocketAddr,
+    server: ServerParts<H>,
+    open: ConnectionGuard,
+    _parked: ParkedGuard,
+    /// Bytes written on the connection so far: where the next response's
+    /// acknowledged bytes start.
+    written: u64,
+    served: u64,
+}
+
+impl<H: Handler> Parked<H> {
+    /// Waits for the client's next bytes (or its close), the idle timeout,
+    /// or a shutdown. Only the first resumes the connection; the others
+    /// close it, as they close an idle connection that never parked.
+    async fn wait(self, idle_deadline: tokio::time::Instant) {
+        let shutdown = self.server.shutdown.clone();
+        let _registration = shutdown.register_task().await;
+        let mut byte = [0; 1];
+        let readable = tokio::select! {
+            biased;
+            () = shutdown.reached(Stage::Draining) => false,
+            // A peek, not `readable()`: readiness cached from before the
+            // connection parked would wake it at once with nothing to read.
+            // Data or EOF (`Ok(0)`) resume it; an error (reset) closes it.
+            result = self.stream.peek(&mut byte) => result.is_ok(),
+            () = tokio::time::sleep_until(idle_deadline) => {
+                tracing::debug!(remote_addr = %self.remote_addr, "closing: idle timeout");
+                false
+            }
+        };
+        if readable {
+            let tracker = self.server.tracker.clone();
+            tracker.spawn(Conn::resume(self));
+        }
+    }
+}
+
+impl<H> Conn<H> {
+    /// Emits the outcomes still owed when the connection is dropped: the
+    /// exchange in progress (forced shutdown) and those waiting for
+    /// acknowledgements.
+    fn emit_remaining(&mut self) {
         let Some(current) = self.current.take() else {
             // Between exchanges the writer is home.
             return self.settle(true);
@@ -757,7 +980,8 @@ impl<H> Drop for Conn<H> {
                 deadline: Instant::now(),
             });
         } else {
-            self.metrics
+            self.server
+                .metrics
                 .record_final(counters, hangup.map(|h| h.cause()));
         }
         self.settle_with(true, total_written);

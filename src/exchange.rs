@@ -12,8 +12,8 @@
 //! a few hundred bytes.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -26,7 +26,8 @@ use crate::transport::Transport;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub transport: Transport,
-    pub config: Config,
+    /// The server's settings, shared by all its connections.
+    pub config: Arc<Config>,
     /// The server's counters; bytes written are counted as they are
     /// written.
     pub metrics: Metrics,
@@ -70,7 +71,12 @@ impl Expect {
 }
 
 impl Shared {
-    pub(crate) fn new(transport: Transport, config: Config, metrics: Metrics) -> Self {
+    /// Gives the transport back once nothing else shares the connection.
+    pub(crate) fn into_transport(self) -> Transport {
+        self.transport
+    }
+
+    pub(crate) fn new(transport: Transport, config: Arc<Config>, metrics: Metrics) -> Self {
         Shared {
             transport,
             metrics,

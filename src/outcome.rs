@@ -113,6 +113,7 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct MetricsInner {
     open_connections: AtomicU64,
+    parked_connections: AtomicU64,
     requests: AtomicU64,
     outcomes: AtomicU64,
     hangups: [AtomicU64; HANGUP_CAUSES],
@@ -147,6 +148,10 @@ const ALL_CAUSES: [HangupCause; HANGUP_CAUSES] = [
 pub struct MetricsSnapshot {
     /// Connections accepted and not yet closed.
     pub open_connections: u64,
+    /// Of those, idle keep-alive connections parked: past
+    /// [`idle_release_after`](crate::ConfigBuilder::idle_release_after),
+    /// holding only their socket in a small task (about 1.4 KiB).
+    pub parked_connections: u64,
     /// Requests whose head was parsed and handed to a handler.
     pub requests: u64,
     /// Outcome records produced (one per request, once final).
@@ -175,6 +180,7 @@ impl Metrics {
         let m = &self.inner;
         MetricsSnapshot {
             open_connections: m.open_connections.load(Ordering::Relaxed),
+            parked_connections: m.parked_connections.load(Ordering::Relaxed),
             requests: m.requests.load(Ordering::Relaxed),
             outcomes: m.outcomes.load(Ordering::Relaxed),
             hangups: ALL_CAUSES
@@ -190,6 +196,16 @@ impl Metrics {
     pub(crate) fn connection_opened(&self) -> ConnectionGuard {
         self.inner.open_connections.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard {
+            metrics: self.clone(),
+        }
+    }
+
+    /// Counts a parked connection until the guard drops.
+    pub(crate) fn connection_parked(&self) -> ParkedGuard {
+        self.inner
+            .parked_connections
+            .fetch_add(1, Ordering::Relaxed);
+        ParkedGuard {
             metrics: self.clone(),
         }
     }
@@ -233,6 +249,21 @@ impl Drop for ConnectionGuard {
         self.metrics
             .inner
             .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts one parked connection while it lives.
+#[derive(Debug)]
+pub(crate) struct ParkedGuard {
+    metrics: Metrics,
+}
+
+impl Drop for ParkedGuard {
+    fn drop(&mut self) {
+        self.metrics
+            .inner
+            .parked_connections
             .fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn::Conn;
+use crate::conn::{Conn, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::outcome::Metrics;
@@ -35,7 +35,7 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Server<H> {
     listener: TcpListener,
-    config: Config,
+    config: Arc<Config>,
     handler: Arc<H>,
     shutdown: ShutdownHandle,
     metrics: Metrics,
@@ -83,7 +83,7 @@ impl<H: Handler> Server<H> {
     pub fn from_listener(listener: TcpListener, config: Config, handler: H) -> Self {
         Server {
             listener,
-            config,
+            config: Arc::new(config),
             handler: Arc::new(handler),
             shutdown: ShutdownHandle::default(),
             metrics: Metrics::default(),
@@ -127,6 +127,13 @@ impl<H: Handler> Server<H> {
         } = self;
         let tracker = TaskTracker::new();
         let signals = shutdown.signals.clone();
+        let server = ServerParts {
+            handler,
+            config,
+            shutdown: signals.clone(),
+            metrics,
+            tracker: tracker.clone(),
+        };
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -134,14 +141,7 @@ impl<H: Handler> Server<H> {
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
-                    tracker.spawn(Conn::serve(
-                        stream,
-                        remote_addr,
-                        handler.clone(),
-                        config.clone(),
-                        signals.clone(),
-                        metrics.clone(),
-                    ));
+                    tracker.spawn(Conn::serve(stream, remote_addr, server.clone()));
                 }
                 Err(err) if is_transient_accept_error(&err) => {}
                 Err(err) => {

@@ -67,6 +67,12 @@ impl Transport {
         })
     }
 
+    /// Gives the socket back, with the client's address (a parked
+    /// connection keeps only these).
+    pub(crate) fn into_stream(self) -> (TcpStream, SocketAddr) {
+        (self.stream, self.remote_addr)
+    }
+
     /// The client's address.
     pub(crate) fn remote_addr(&self) -> SocketAddr {
         self.remote_addr

@@ -133,6 +133,15 @@ pub(crate) struct WriterState {
 }
 
 impl WriterState {
+    /// The state of a connection that already wrote `total_written` bytes
+    /// (a parked connection serving again).
+    pub(crate) fn resumed(total_written: u64) -> Self {
+        WriterState {
+            total_written,
+            ..WriterState::default()
+        }
+    }
+
     /// Prepares for the next response. Buffers keep their capacity.
     pub(crate) fn begin(&mut self, request: RequestFacts) {
         debug_assert!(self.body.is_empty());

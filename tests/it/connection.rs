@@ -715,3 +715,168 @@ async fn async_read_into_an_empty_buffer_consumes_nothing() {
     .await;
     assert_eq!(parse_responses(&raw, &[false])[0].text(), "hello");
 }
+
+// ---------------------------------------------------------------- parking
+
+/// Polls the server's metrics until `done` holds, for at most 3 s.
+async fn metrics_reach(
+    metrics: &hangup::Metrics,
+    done: impl Fn(&hangup::MetricsSnapshot) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if done(&metrics.snapshot()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+fn parking_after(release: Duration) -> Config {
+    Config::builder()
+        .idle_release_after(release)
+        .build()
+        .unwrap()
+}
+
+/// Past `idle_release_after` an idle connection parks (its task ends, its
+/// socket waits in a small one); the next request on it is served as
+/// usual, with its outcome and byte counters.
+#[tokio::test]
+async fn an_idle_connection_parks_and_serves_its_next_request() {
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = outcomes.clone();
+    let config = Config::builder()
+        .idle_release_after(Duration::from_millis(30))
+        .on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()))
+        .build()
+        .unwrap();
+    let server = spawn(config, path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/first")).await;
+    assert_eq!(read_response(&mut stream, false).await.text(), "/first");
+    assert!(
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1).await,
+        "the idle connection did not park: {:?}",
+        server.metrics.snapshot()
+    );
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+
+    send(&mut stream, &get("/second")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "/second");
+    assert!(
+        metrics_reach(&server.metrics, |m| m.outcomes == 2).await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+    let outcomes = outcomes.lock().unwrap().clone();
+    let second = &outcomes[1];
+    assert_eq!(second.uri, "/second");
+    assert!(second.complete && second.hangup.is_none(), "{second:?}");
+    assert!(second.counters.written > 0, "{second:?}");
+    assert_eq!(
+        second.counters.acked,
+        Some(second.counters.written),
+        "{second:?}"
+    );
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+}
+
+#[tokio::test]
+async fn shutdown_closes_a_parked_connection_at_once() {
+    let mut server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+
+    server.shutdown.shutdown(Duration::from_secs(5));
+    let (bytes, end) = read_until_end_within(&mut stream, Duration::from_secs(1)).await;
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    assert_clean_eof(&end, "parked at shutdown");
+    let task = server.task.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("run did not return promptly with only a parked connection")
+        .unwrap()
+        .unwrap();
+    let after = server.metrics.snapshot();
+    assert_eq!((after.open_connections, after.parked_connections), (0, 0));
+}
+
+#[tokio::test]
+async fn a_parked_connection_is_closed_after_idle_timeout() {
+    let config = Config::builder()
+        .idle_release_after(Duration::from_millis(20))
+        .idle_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let server = spawn(config, path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    let idle_since = Instant::now();
+    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    assert!(
+        closes_within(&mut stream, Duration::from_secs(3)).await,
+        "a parked connection outlived idle_timeout"
+    );
+    let waited = idle_since.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350),
+        "closed after {waited:?}: the idle timeout restarted or shrank when it parked"
+    );
+    assert!(
+        metrics_reach(&server.metrics, |m| m.open_connections == 0
+            && m.parked_connections == 0)
+        .await
+    );
+}
+
+/// A client that leaves while its connection is parked frees it: the
+/// close wakes the parked task like a request would.
+#[tokio::test]
+async fn a_client_leaving_a_parked_connection_frees_it() {
+    let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    drop(stream);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.open_connections == 0
+            && m.parked_connections == 0)
+        .await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+}
+
+/// With `idle_release_after` zero a connection parks at every wait, and
+/// keeps serving: pipelined and sequential requests alike.
+#[tokio::test]
+async fn parking_at_every_wait_still_serves_every_request() {
+    let server = spawn(parking_after(Duration::ZERO), path_handler).await;
+    let mut stream = connect(server.addr).await;
+    for i in 0..20 {
+        let path = format!("/{i}");
+        send(&mut stream, &get(&path)).await;
+        assert_eq!(read_response(&mut stream, false).await.text(), path);
+    }
+    let mut batch = Vec::new();
+    for i in 0..4 {
+        batch.extend_from_slice(&get(&format!("/p{i}")));
+    }
+    batch.extend_from_slice(b"GET /p4 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    send(&mut stream, &batch).await;
+    let raw = read_to_close(&mut stream).await;
+    let texts: Vec<String> = parse_responses(&raw, &[false; 5])
+        .iter()
+        .map(|response| response.text())
+        .collect();
+    assert_eq!(texts, ["/p0", "/p1", "/p2", "/p3", "/p4"]);
+    assert_eq!(server.metrics.snapshot().requests, 25);
+}
