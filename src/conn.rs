@@ -192,8 +192,9 @@ impl<H: Handler> Conn<H> {
             open,
             written,
             served,
-            ..
+            _parked: parked_count,
         } = parked;
+        drop(parked_count);
         let now = Instant::now();
         let resume = Resume {
             open,
@@ -596,7 +597,8 @@ impl<H: Handler> Conn<H> {
     /// Whether this idle connection can park: a request was served (the
     /// first head's deadline counts from the accept), nothing is buffered
     /// either way, no outcome waits for acknowledgements, and no handler
-    /// kept a `Request` or `ResponseWriter` (they share the socket).
+    /// kept a `Request` or `ResponseWriter` (they share the socket), and no
+    /// bytes may sit unannounced in the socket.
     fn can_park(&self) -> bool {
         self.served > 0
             && !self.unread_since_resume
@@ -605,6 +607,9 @@ impl<H: Handler> Conn<H> {
             && !self.writer.has_unsent_output()
             && self.settling.is_empty()
             && Arc::strong_count(&self.shared) == 1
+            // The parked task waits for readiness, which bytes the watch
+            // already saw would never raise again.
+            && !self.shared.transport.may_hold_unannounced_bytes()
     }
 
     /// True when the next pipelined request's head is already buffered. The

@@ -67,6 +67,13 @@ impl Transport {
         })
     }
 
+    /// True when the socket watch cleared tokio's readiness and bytes may
+    /// be waiting that no new readiness event will announce: only a direct
+    /// read finds them.
+    pub(crate) fn may_hold_unannounced_bytes(&self) -> bool {
+        self.must_probe.load(Ordering::SeqCst)
+    }
+
     /// Gives the socket back, with the client's address (a parked
     /// connection keeps only these).
     pub(crate) fn into_stream(self) -> (TcpStream, SocketAddr) {

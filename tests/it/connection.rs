@@ -880,3 +880,58 @@ async fn parking_at_every_wait_still_serves_every_request() {
     assert_eq!(texts, ["/p0", "/p1", "/p2", "/p3", "/p4"]);
     assert_eq!(server.metrics.snapshot().requests, 25);
 }
+
+async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+/// A request that arrives while the previous handler runs is seen by the
+/// socket watch, not read: the connection must not park on top of it
+/// (the parked task waits for readiness that will not come again).
+#[tokio::test]
+async fn a_request_sent_during_the_previous_handler_is_served_with_parking_at_every_wait() {
+    let config = Config::builder()
+        .idle_release_after(Duration::ZERO)
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let server = spawn(config, slow_path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/slow")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(
+        &mut stream,
+        b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let raw = tokio::time::timeout(Duration::from_secs(5), read_to_close(&mut stream))
+        .await
+        .expect("the second request waited for the idle timeout");
+    let texts: Vec<String> = parse_responses(&raw, &[false; 2])
+        .iter()
+        .map(|response| response.text())
+        .collect();
+    assert_eq!(texts, ["/slow", "/next"]);
+}
+
+/// A resumed connection is no longer counted as parked while it serves.
+#[tokio::test]
+async fn a_resumed_connection_is_not_counted_as_parked() {
+    let server = spawn(parking_after(Duration::from_millis(20)), slow_path_handler).await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    send(&mut stream, &get("/slow")).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let during = server.metrics.snapshot();
+    assert_eq!(
+        (during.open_connections, during.parked_connections),
+        (1, 0),
+        "while the resumed connection runs its handler"
+    );
+    assert_eq!(read_response(&mut stream, false).await.text(), "/slow");
+}
