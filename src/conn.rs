@@ -14,6 +14,10 @@
 //! The handler future runs inside this task (no spawn per request). The
 //! watch only looks at readiness, so bytes of an unread body or of
 //! pipelined requests stay where they are.
+//!
+//! A connection idle for `idle_release_after` with nothing pending parks:
+//! this task ends and the socket waits in a small one ([`Parked`]); the
+//! client's next bytes start a new connection task ([`Conn::resume`]).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
