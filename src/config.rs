@@ -244,7 +244,7 @@ impl ConfigBuilder {
     /// timeout passes or the server shuts down. Default: 100 ms. A busy
     /// client's next request comes well within 100 ms, so busy connections
     /// keep everything (no allocation per request); resuming a parked one
-    /// costs a task spawn and two socket calls.
+    /// costs a task spawn, a peek and a `getsockname`.
     ///
     /// A connection parks only when nothing is pending on it: not before
     /// its first request, not while outcomes wait for acknowledgements, and

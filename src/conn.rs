@@ -184,7 +184,8 @@ impl<H: Handler> Conn<H> {
             head_deadline: deadline,
             started: accepted,
         };
-        Self::drive(stream, remote_addr, server, resume).await;
+        let transport = Transport::new(stream, remote_addr);
+        Self::drive(transport, remote_addr, server, resume).await;
     }
 
     /// Serves a parked connection again: bytes (or its close) arrived.
@@ -207,19 +208,20 @@ impl<H: Handler> Conn<H> {
             head_deadline: now + server.config.header_read_timeout,
             started: now,
         };
-        Self::drive(stream, remote_addr, server, resume).await;
+        let transport = Transport::resumed(stream, remote_addr);
+        Self::drive(transport, remote_addr, server, resume).await;
     }
 
     /// Runs the connection in this task until it closes or parks, or the
     /// grace period of a shutdown ends.
     async fn drive(
-        stream: TcpStream,
+        transport: std::io::Result<Transport>,
         remote_addr: SocketAddr,
         server: ServerParts<H>,
         resume: Resume,
     ) {
         let _registration = server.shutdown.register_task().await;
-        let transport = match Transport::new(stream, remote_addr) {
+        let transport = match transport {
             Ok(transport) => transport,
             Err(err) => {
                 tracing::debug!(%remote_addr, %err, "connection dropped before setup");

@@ -56,6 +56,12 @@ impl Transport {
     /// whole pieces, and Nagle would delay the last small one by an RTT).
     pub(crate) fn new(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         stream.set_nodelay(true)?;
+        Self::resumed(stream, remote_addr)
+    }
+
+    /// Wraps the stream of a parked connection again (set up by
+    /// [`new`](Self::new) before it parked).
+    pub(crate) fn resumed(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         let local_addr = stream.local_addr()?;
         Ok(Transport {
             stream,

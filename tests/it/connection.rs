@@ -733,6 +733,19 @@ async fn metrics_reach(
     false
 }
 
+/// A connection that served one `GET /` and then parked.
+async fn parked_connection(server: &TestServer) -> tokio::net::TcpStream {
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1).await,
+        "the idle connection did not park: {:?}",
+        server.metrics.snapshot()
+    );
+    stream
+}
+
 fn parking_after(release: Duration) -> Config {
     Config::builder()
         .idle_release_after(release)
@@ -788,10 +801,7 @@ async fn an_idle_connection_parks_and_serves_its_next_request() {
 #[tokio::test]
 async fn shutdown_closes_a_parked_connection_at_once() {
     let mut server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
-    let mut stream = connect(server.addr).await;
-    send(&mut stream, &get("/")).await;
-    assert_eq!(read_response(&mut stream, false).await.status, 200);
-    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    let mut stream = parked_connection(&server).await;
 
     server.shutdown.shutdown(Duration::from_secs(5));
     let (bytes, end) = read_until_end_within(&mut stream, Duration::from_secs(1)).await;
@@ -841,10 +851,7 @@ async fn a_parked_connection_is_closed_after_idle_timeout() {
 #[tokio::test]
 async fn a_client_leaving_a_parked_connection_frees_it() {
     let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
-    let mut stream = connect(server.addr).await;
-    send(&mut stream, &get("/")).await;
-    assert_eq!(read_response(&mut stream, false).await.status, 200);
-    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    let stream = parked_connection(&server).await;
     drop(stream);
     assert!(
         metrics_reach(&server.metrics, |m| m.open_connections == 0
@@ -921,10 +928,7 @@ async fn a_request_sent_during_the_previous_handler_is_served_with_parking_at_ev
 #[tokio::test]
 async fn a_resumed_connection_is_not_counted_as_parked() {
     let server = spawn(parking_after(Duration::from_millis(20)), slow_path_handler).await;
-    let mut stream = connect(server.addr).await;
-    send(&mut stream, &get("/")).await;
-    assert_eq!(read_response(&mut stream, false).await.status, 200);
-    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 1).await);
+    let mut stream = parked_connection(&server).await;
     send(&mut stream, &get("/slow")).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let during = server.metrics.snapshot();
@@ -934,4 +938,35 @@ async fn a_resumed_connection_is_not_counted_as_parked() {
         "while the resumed connection runs its handler"
     );
     assert_eq!(read_response(&mut stream, false).await.text(), "/slow");
+}
+
+/// `Outcome::duration` counts from the socket read that completed the
+/// request's head: a pipelined request that waited behind a slow one
+/// counts its wait.
+#[tokio::test]
+async fn a_pipelined_request_s_duration_includes_its_wait_behind_earlier_ones() {
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = outcomes.clone();
+    let config = Config::builder()
+        .on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()))
+        .build()
+        .unwrap();
+    let server = spawn(config, slow_path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut batch = get("/slow");
+    batch.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    send(&mut stream, &batch).await;
+    let raw = read_to_close(&mut stream).await;
+    assert_eq!(parse_responses(&raw, &[false; 2]).len(), 2);
+    assert!(metrics_reach(&server.metrics, |m| m.outcomes == 2).await);
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(outcomes[1].uri, "/next");
+    for outcome in &outcomes {
+        assert!(
+            outcome.duration >= Duration::from_millis(290),
+            "{} took {:?}; the slow handler alone sleeps 300 ms",
+            outcome.uri,
+            outcome.duration
+        );
+    }
 }
