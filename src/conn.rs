@@ -16,8 +16,9 @@
 //! pipelined requests stay where they are.
 //!
 //! A connection idle for `idle_release_after` with nothing pending parks:
-//! this task ends and the socket waits in a small one ([`Parked`]); the
-//! client's next bytes start a new connection task ([`Conn::resume`]).
+//! this task ends and the socket waits in the server's parking lot
+//! ([`crate::park`]) with a [`Parked`] record; the client's next bytes
+//! start a new connection task ([`Conn::resume`]).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -45,6 +46,7 @@ use crate::head::{self, BodyFraming, Head, Limits};
 use crate::outcome::{
     ConnectionGuard, Metrics, Outcome, ParkedGuard, is_access_log_enabled, log_access,
 };
+use crate::park::ParkingLot;
 use crate::request::Request;
 use crate::response::{RequestFacts, ResponseWriter, WriterState};
 use crate::shutdown::{Shutdown, Stage};
@@ -115,9 +117,12 @@ pub(crate) struct ServerParts<H> {
     pub config: Arc<Config>,
     pub shutdown: Shutdown,
     pub metrics: Metrics,
-    /// The server's connection tasks: a parked connection's and its
-    /// resumed task join it.
+    /// The server's connection tasks: the parking lot's attendant and
+    /// resumed connections join it.
     pub tracker: TaskTracker,
+    /// Where idle connections park; `None` when the lot could not be set
+    /// up (they then keep their tasks).
+    pub parking: Option<Arc<ParkingLot<Parked>>>,
 }
 
 impl<H> Clone for ServerParts<H> {
@@ -128,6 +133,7 @@ impl<H> Clone for ServerParts<H> {
             shutdown: self.shutdown.clone(),
             metrics: self.metrics.clone(),
             tracker: self.tracker.clone(),
+            parking: self.parking.clone(),
         }
     }
 }
@@ -189,11 +195,9 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Serves a parked connection again: bytes (or its close) arrived.
-    async fn resume(parked: Parked<H>) {
+    async fn resume(socket: std::net::TcpStream, parked: Parked, server: ServerParts<H>) {
         let Parked {
-            stream,
             remote_addr,
-            server,
             open,
             written,
             served,
@@ -208,7 +212,7 @@ impl<H: Handler> Conn<H> {
             head_deadline: now + server.config.header_read_timeout,
             started: now,
         };
-        let transport = Transport::resumed(stream, remote_addr);
+        let transport = Transport::resumed(socket, remote_addr);
         Self::drive(transport, remote_addr, server, resume).await;
     }
 
@@ -613,9 +617,10 @@ impl<H: Handler> Conn<H> {
             && !self.writer.has_unsent_output()
             && self.settling.is_empty()
             && Arc::strong_count(&self.shared) == 1
-            // The parked task waits for readiness, which bytes the watch
-            // already saw would never raise again.
+            // The lot would find such bytes (a socket joins its set
+            // level-checked), but serving them now is cheaper.
             && !self.shared.transport.may_hold_unannounced_bytes()
+            && self.server.parking.is_some()
     }
 
     /// True when the next pipelined request's head is already buffered. The
@@ -875,8 +880,9 @@ impl<H> Drop for Live<H> {
 }
 
 impl<H: Handler> Live<H> {
-    /// Moves the idle connection's socket into a small task of its own and
-    /// lets this task end; see [`Parked`]. [`Conn::can_park`] said yes.
+    /// Moves the idle connection's socket to the parking lot and lets this
+    /// task end; see [`crate::park`]. [`Conn::can_park`] said yes. A socket
+    /// that cannot park is closed, as an idle connection may be.
     fn park(mut self, idle_deadline: tokio::time::Instant) {
         let Some(conn) = self.0.take() else { return };
         let Conn {
@@ -887,67 +893,57 @@ impl<H: Handler> Live<H> {
             served,
             ..
         } = conn;
+        let Some(lot) = server.parking.clone() else {
+            return;
+        };
         let Ok(shared) = Arc::try_unwrap(shared) else {
             // `can_park` checked that this is the only reference.
             return;
         };
-        let (stream, remote_addr) = shared.into_transport().into_stream();
+        let (socket, remote_addr) = match shared.into_transport().into_std() {
+            Ok(parts) => parts,
+            Err(err) => {
+                tracing::debug!(%err, "closing: an idle connection could not park");
+                return;
+            }
+        };
         let parked = Parked {
-            stream,
             remote_addr,
-            _parked: server.metrics.connection_parked(),
-            server,
             open,
+            _parked: server.metrics.connection_parked(),
             written: writer.total_written(),
             served,
         };
-        let tracker = parked.server.tracker.clone();
-        tracker.spawn(parked.wait(idle_deadline));
+        match lot.park(socket, parked, idle_deadline) {
+            Ok(None) => {}
+            Ok(Some(attendant)) => {
+                let tracker = server.tracker.clone();
+                let shutdown = server.shutdown.clone();
+                tracker.spawn(attendant.run(shutdown, move |socket, parked| {
+                    let server = server.clone();
+                    server
+                        .tracker
+                        .clone()
+                        .spawn(Conn::resume(socket, parked, server));
+                }));
+            }
+            Err(err) => {
+                tracing::debug!(%remote_addr, %err, "closing: an idle connection could not park");
+            }
+        }
     }
 }
 
-/// A keep-alive connection idle past `idle_release_after`, with nothing in
-/// progress: its socket and what serving it again needs, waiting in a task
-/// of its own. The connection task (its futures, buffers and exchange
-/// state, about 4 KiB) is gone; bytes from the client, or its close, start
-/// a new one. About 1.4 KiB instead of 6.5 (bench/RESULTS.md).
-struct Parked<H> {
-    stream: TcpStream,
+/// What a parked connection keeps besides its socket: serving it again
+/// needs no more. About 80 bytes in the lot's table.
+pub(crate) struct Parked {
     remote_addr: SocketAddr,
-    server: ServerParts<H>,
     open: ConnectionGuard,
     _parked: ParkedGuard,
     /// Bytes written on the connection so far: where the next response's
     /// acknowledged bytes start.
     written: u64,
     served: u64,
-}
-
-impl<H: Handler> Parked<H> {
-    /// Waits for the client's next bytes (or its close), the idle timeout,
-    /// or a shutdown. Only the first resumes the connection; the others
-    /// close it, as they close an idle connection that never parked.
-    async fn wait(self, idle_deadline: tokio::time::Instant) {
-        let shutdown = self.server.shutdown.clone();
-        let _registration = shutdown.register_task().await;
-        let mut byte = [0; 1];
-        let readable = tokio::select! {
-            biased;
-            () = shutdown.reached(Stage::Draining) => false,
-            // A peek, not `readable()`: readiness cached from before the
-            // connection parked would wake it at once with nothing to read.
-            // Data or EOF (`Ok(0)`) resume it; an error (reset) closes it.
-            result = self.stream.peek(&mut byte) => result.is_ok(),
-            () = tokio::time::sleep_until(idle_deadline) => {
-                tracing::debug!(remote_addr = %self.remote_addr, "closing: idle timeout");
-                false
-            }
-        };
-        if readable {
-            let tracker = self.server.tracker.clone();
-            tracker.spawn(Conn::resume(self));
-        }
-    }
 }
 
 impl<H> Conn<H> {

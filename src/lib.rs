@@ -37,6 +37,7 @@ mod exchange;
 mod handler;
 mod head;
 mod outcome;
+mod park;
 mod request;
 mod response;
 mod server;

@@ -150,7 +150,7 @@ pub struct MetricsSnapshot {
     pub open_connections: u64,
     /// Of those, idle keep-alive connections parked: past
     /// [`idle_release_after`](crate::ConfigBuilder::idle_release_after),
-    /// holding only their socket in a small task (about 1.4 KiB).
+    /// holding only their socket and a slot in the server's parking lot.
     pub parked_connections: u64,
     /// Requests whose head was parsed and handed to a handler.
     pub requests: u64,

@@ -14,6 +14,7 @@ use crate::conn::{Conn, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::outcome::Metrics;
+use crate::park::ParkingLot;
 use crate::shutdown::Shutdown;
 
 /// Pause after an accept error such as `EMFILE`, so a full fd table does
@@ -127,12 +128,20 @@ impl<H: Handler> Server<H> {
         } = self;
         let tracker = TaskTracker::new();
         let signals = shutdown.signals.clone();
+        let parking = match ParkingLot::new() {
+            Ok(lot) => Some(Arc::new(lot)),
+            Err(err) => {
+                tracing::warn!(%err, "no parking lot: idle connections keep their tasks");
+                None
+            }
+        };
         let server = ServerParts {
             handler,
             config,
             shutdown: signals.clone(),
             metrics,
             tracker: tracker.clone(),
+            parking,
         };
         loop {
             let accepted = tokio::select! {

@@ -1,6 +1,6 @@
-//! The crate's only `unsafe` code: two raw socket calls and one clock read
-//! that safe APIs do not offer. Everything here is small enough to check by
-//! eye.
+//! The crate's only `unsafe` code: two raw socket calls, one clock read
+//! and one reactor registration that safe APIs do not offer. Everything
+//! here is small enough to check by eye.
 
 #![allow(unsafe_code)]
 
@@ -9,6 +9,8 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use socket2::SockRef;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 
 /// Reads once from the socket into `buf`'s spare capacity, bypassing
@@ -96,4 +98,19 @@ fn unix_seconds_precise() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
+}
+
+/// Registers an epoll set of its own (the parking lot's) with the
+/// runtime's reactor, for readability. Needs a tokio runtime.
+///
+/// # Errors
+///
+/// The reactor refused the registration.
+pub(crate) fn register_poll(poll: mio::Poll) -> io::Result<AsyncFd<mio::Poll>> {
+    // SAFETY: `AsyncFd::register_with_interest` needs the descriptor to stay
+    // open, the same and `as_raw_fd`'s answer for the `AsyncFd`'s life. A
+    // `mio::Poll` owns its epoll descriptor: it closes it only when dropped,
+    // which here happens only with the `AsyncFd` (nothing calls
+    // `into_inner`), and `as_raw_fd` returns that one descriptor.
+    Ok(unsafe { AsyncFd::register_with_interest(poll, Interest::READABLE) }?)
 }

@@ -56,12 +56,20 @@ impl Transport {
     /// whole pieces, and Nagle would delay the last small one by an RTT).
     pub(crate) fn new(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         stream.set_nodelay(true)?;
-        Self::resumed(stream, remote_addr)
+        Self::wrap(stream, remote_addr)
     }
 
-    /// Wraps the stream of a parked connection again (set up by
-    /// [`new`](Self::new) before it parked).
-    pub(crate) fn resumed(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
+    /// Wraps the socket of a parked connection again (set up by
+    /// [`new`](Self::new) before it parked, handed over by
+    /// [`into_std`](Self::into_std)): it joins the runtime's reactor.
+    pub(crate) fn resumed(
+        socket: std::net::TcpStream,
+        remote_addr: SocketAddr,
+    ) -> io::Result<Self> {
+        Self::wrap(TcpStream::from_std(socket)?, remote_addr)
+    }
+
+    fn wrap(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         let local_addr = stream.local_addr()?;
         Ok(Transport {
             stream,
@@ -80,10 +88,14 @@ impl Transport {
         self.must_probe.load(Ordering::SeqCst)
     }
 
-    /// Gives the socket back, with the client's address (a parked
-    /// connection keeps only these).
-    pub(crate) fn into_stream(self) -> (TcpStream, SocketAddr) {
-        (self.stream, self.remote_addr)
+    /// Takes the socket out of the runtime's reactor (still non-blocking),
+    /// with the client's address: a parked connection keeps only these.
+    ///
+    /// # Errors
+    ///
+    /// Leaving the reactor failed; the socket is closed.
+    pub(crate) fn into_std(self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+        Ok((self.stream.into_std()?, self.remote_addr))
     }
 
     /// The client's address.

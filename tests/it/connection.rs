@@ -754,8 +754,8 @@ fn parking_after(release: Duration) -> Config {
 }
 
 /// Past `idle_release_after` an idle connection parks (its task ends, its
-/// socket waits in a small one); the next request on it is served as
-/// usual, with its outcome and byte counters.
+/// socket waits in the server's parking lot); the next request on it is
+/// served as usual, with its outcome and byte counters.
 #[tokio::test]
 async fn an_idle_connection_parks_and_serves_its_next_request() {
     let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -847,7 +847,7 @@ async fn a_parked_connection_is_closed_after_idle_timeout() {
 }
 
 /// A client that leaves while its connection is parked frees it: the
-/// close wakes the parked task like a request would.
+/// close wakes the parking lot like a request would.
 #[tokio::test]
 async fn a_client_leaving_a_parked_connection_frees_it() {
     let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
@@ -897,7 +897,7 @@ async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Res
 
 /// A request that arrives while the previous handler runs is seen by the
 /// socket watch, not read: the connection must not park on top of it
-/// (the parked task waits for readiness that will not come again).
+/// and wait for the idle timeout.
 #[tokio::test]
 async fn a_request_sent_during_the_previous_handler_is_served_with_parking_at_every_wait() {
     let config = Config::builder()
@@ -938,6 +938,110 @@ async fn a_resumed_connection_is_not_counted_as_parked() {
         "while the resumed connection runs its handler"
     );
     assert_eq!(read_response(&mut stream, false).await.text(), "/slow");
+}
+
+/// A client that resets its parked connection frees it at once.
+#[tokio::test]
+async fn a_client_resetting_a_parked_connection_frees_it() {
+    let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
+    let stream = parked_connection(&server).await;
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.open_connections == 0
+            && m.parked_connections == 0)
+        .await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+}
+
+/// Parked connections hold no task of their own (one attendant watches
+/// them all), wake one by one as their clients send, and park again.
+#[tokio::test]
+async fn parked_connections_hold_no_task_and_serve_again() {
+    const CONNECTIONS: usize = 40;
+    let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
+    let tasks_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let mut streams = Vec::new();
+    for i in 0..CONNECTIONS {
+        let mut stream = connect(server.addr).await;
+        send(&mut stream, &get(&format!("/{i}"))).await;
+        assert_eq!(read_response(&mut stream, false).await.status, 200);
+        streams.push(stream);
+    }
+    let all_parked = |m: &hangup::MetricsSnapshot| m.parked_connections == CONNECTIONS as u64;
+    assert!(
+        metrics_reach(&server.metrics, all_parked).await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+    let tasks_parked = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    assert!(
+        tasks_parked <= tasks_before + 1,
+        "{tasks_parked} tasks with {CONNECTIONS} connections parked ({tasks_before} before any)"
+    );
+    // Every other one wakes, is served, and parks again.
+    for (i, stream) in streams.iter_mut().enumerate().step_by(2) {
+        let path = format!("/again/{i}");
+        send(stream, &get(&path)).await;
+        assert_eq!(read_response(stream, false).await.text(), path);
+    }
+    assert!(
+        metrics_reach(&server.metrics, all_parked).await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+    assert_eq!(
+        server.metrics.snapshot().requests,
+        CONNECTIONS as u64 * 3 / 2
+    );
+}
+
+/// Each parked connection closes at its own idle deadline, counted from
+/// its own idle start, whatever else is parked.
+#[tokio::test]
+async fn parked_connections_close_at_their_own_idle_deadlines() {
+    let config = Config::builder()
+        .idle_release_after(Duration::from_millis(20))
+        .idle_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let server = spawn(config, path_handler).await;
+    let mut first = connect(server.addr).await;
+    send(&mut first, &get("/")).await;
+    assert_eq!(read_response(&mut first, false).await.status, 200);
+    let first_idle = Instant::now();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut second = connect(server.addr).await;
+    send(&mut second, &get("/")).await;
+    assert_eq!(read_response(&mut second, false).await.status, 200);
+    let second_idle = Instant::now();
+    assert!(metrics_reach(&server.metrics, |m| m.parked_connections == 2).await);
+
+    assert!(closes_within(&mut first, Duration::from_secs(3)).await);
+    let first_waited = first_idle.elapsed();
+    assert!(
+        (Duration::from_millis(450)..Duration::from_millis(700)).contains(&first_waited),
+        "the first closed after {first_waited:?} idle"
+    );
+    assert!(
+        !closes_within(&mut second, Duration::from_millis(100)).await,
+        "the second closed with the first, {:?} into its idle",
+        second_idle.elapsed()
+    );
+    assert!(closes_within(&mut second, Duration::from_secs(3)).await);
+    let second_waited = second_idle.elapsed();
+    assert!(
+        second_waited >= Duration::from_millis(450),
+        "the second closed after {second_waited:?} idle"
+    );
 }
 
 /// `Outcome::duration` counts from the socket read that completed the
