@@ -171,6 +171,9 @@ pub(crate) struct Conn<H> {
     head_read_at: Instant,
     served: u64,
     since_yield: u32,
+    /// The previous request's head, emptied, for the next to parse into
+    /// (see `head::recycle`).
+    spare_parts: Option<Box<http::request::Parts>>,
     /// Resumed from parking and not read from since: the bytes (or the
     /// close) that woke it are waiting, so it must read before it may
     /// park again.
@@ -251,6 +254,7 @@ impl<H: Handler> Conn<H> {
             served: resume.served,
             since_yield: 0,
             unread_since_resume: resume.served > 0,
+            spare_parts: None,
         };
         // Weak: parking needs the only strong reference. The conn future is
         // dropped (its outcomes emitted) before the shutdown branch runs; a
@@ -324,7 +328,12 @@ impl<H: Handler> Conn<H> {
         // the current time, near enough to arm a deadline from).
         let mut read_some = false;
         loop {
-            match head::parse(&mut self.body.buf, &limits, &mut self.head_scan) {
+            match head::parse(
+                &mut self.body.buf,
+                &limits,
+                &mut self.head_scan,
+                &mut self.spare_parts,
+            ) {
                 Ok(Some(head)) => {
                     self.settle(false);
                     return Ok(head);
@@ -470,6 +479,9 @@ impl<H: Handler> Conn<H> {
             self.writer.restore(shared.writer_slot.take().await);
             self.writer.add_interim_written(shared.interim_written());
             self.body.restore(shared.body_slot.take().await);
+            if self.spare_parts.is_none() {
+                self.spare_parts = shared.take_spare_parts();
+            }
             self.after_handler(handled, &shared).await
         };
         if let Some(current) = self.current.take() {
@@ -601,6 +613,8 @@ impl<H: Handler> Conn<H> {
     /// Frees the read buffer (empty while idle) and the writer's buffers.
     fn release_buffers(&mut self) {
         self.body.buf = BytesMut::new();
+        self.spare_parts = None;
+        drop(self.shared.take_spare_parts());
         self.writer.release_buffers();
     }
 

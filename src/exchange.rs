@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub signal: Signal,
     pub writer_slot: Slot<Box<crate::response::WriterState>>,
     pub body_slot: Slot<Box<crate::body::BodyState>>,
+    /// The last finished request's head, emptied, for the next request to
+    /// parse into without allocating (see `head::recycle`).
+    spare_parts: Mutex<Option<Box<http::request::Parts>>>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
     /// The hang-up policies in force for the current exchange: the
@@ -83,12 +86,28 @@ impl Shared {
             signal: Signal::default(),
             writer_slot: Slot::default(),
             body_slot: Slot::default(),
+            spare_parts: Mutex::new(None),
             expect: AtomicU8::new(Expect::Nothing as u8),
             on_fin: AtomicU8::new(config.on_fin.to_u8()),
             on_hangup: AtomicU8::new(config.on_hangup.to_u8()),
             interim_written: AtomicU64::new(0),
             config,
         }
+    }
+
+    /// Keeps a finished request's head for the next request (dropped if
+    /// too large to keep).
+    pub(crate) fn recycle_parts(&self, parts: Box<http::request::Parts>) {
+        let parts = crate::head::recycle(parts);
+        *self.spare_parts.lock().unwrap_or_else(|p| p.into_inner()) = parts;
+    }
+
+    /// The head kept by [`recycle_parts`](Self::recycle_parts), if any.
+    pub(crate) fn take_spare_parts(&self) -> Option<Box<http::request::Parts>> {
+        self.spare_parts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Starts an exchange: the server's hang-up policies, no interim bytes.

@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, Uri, Version};
 
 use crate::error::BadRequest;
 
@@ -85,6 +85,7 @@ pub(crate) fn parse(
     buf: &mut BytesMut,
     limits: &Limits,
     scan: &mut Scan,
+    spare: &mut Option<Box<http::request::Parts>>,
 ) -> Result<Option<Head>, BadRequest> {
     let Some(head_len) = find_end(buf, limits, scan)? else {
         return Ok(None);
@@ -93,10 +94,10 @@ pub(crate) fn parse(
     let bytes = buf.split_to(head_len).freeze();
     if limits.max_headers <= STACK_HEADERS {
         let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
-        parse_complete(&bytes, &mut headers[..limits.max_headers])
+        parse_complete(&bytes, &mut headers[..limits.max_headers], spare.take())
     } else {
         let mut headers = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); limits.max_headers];
-        parse_complete(&bytes, &mut headers)
+        parse_complete(&bytes, &mut headers, spare.take())
     }
     .map(Some)
 }
@@ -188,9 +189,12 @@ pub(crate) fn check_line_endings(head: &[u8], lenient: bool) -> Result<(), BadRe
     Ok(())
 }
 
+/// Parses a complete head into `spare` (an earlier request's parts,
+/// emptied by [`recycle`]) or, without one, into new parts.
 fn parse_complete<'b>(
     bytes: &'b Bytes,
     headers: &mut [MaybeUninit<httparse::Header<'b>>],
+    spare: Option<Box<http::request::Parts>>,
 ) -> Result<Head, BadRequest> {
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(bytes, headers) {
@@ -214,7 +218,10 @@ fn parse_complete<'b>(
         Version::HTTP_10
     };
 
-    let mut map = HeaderMap::with_capacity(req.headers.len());
+    // `Parts` has no public constructor: start from an empty request's.
+    let mut parts = spare.unwrap_or_else(|| Box::new(http::Request::new(()).into_parts().0));
+    let map = &mut parts.headers;
+    map.reserve(req.headers.len());
     let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
         let name =
@@ -234,18 +241,36 @@ fn parse_complete<'b>(
     let keep_alive = facts.keep_alive(version);
     let expect_continue = version == Version::HTTP_11 && facts.expect_continue;
 
-    // `Parts` has no public constructor: start from an empty request's.
-    let mut parts = Box::new(http::Request::new(()).into_parts().0);
     parts.method = method;
     parts.uri = uri;
     parts.version = version;
-    parts.headers = map;
     Ok(Head {
         parts,
         framing,
         keep_alive,
         expect_continue,
     })
+}
+
+/// Header fields a recycled request head keeps room for: more than most
+/// clients send (browsers send 10 to 20), so a head with many does not pin
+/// its memory to the connection.
+const RECYCLE_MAX_HEADER_CAPACITY: usize = 32;
+
+/// Empties a finished request's head for the next request on the
+/// connection, keeping its allocations (the box and the header map's
+/// tables): `None` when its header map grew too large to keep. Nothing of
+/// the old request stays referenced (its fields share the read buffer's
+/// memory).
+pub(crate) fn recycle(mut parts: Box<http::request::Parts>) -> Option<Box<http::request::Parts>> {
+    if parts.headers.capacity() > RECYCLE_MAX_HEADER_CAPACITY {
+        return None;
+    }
+    parts.headers.clear();
+    parts.extensions.clear();
+    parts.uri = Uri::default();
+    parts.method = Method::GET;
+    Some(parts)
 }
 
 /// A CR not followed by LF: what made httparse fail, named precisely.
@@ -442,7 +467,12 @@ mod tests {
     };
 
     fn parse_all(input: &[u8]) -> Result<Option<Head>, BadRequest> {
-        parse(&mut BytesMut::from(input), &LIMITS, &mut Scan::default())
+        parse(
+            &mut BytesMut::from(input),
+            &LIMITS,
+            &mut Scan::default(),
+            &mut None,
+        )
     }
 
     fn rejected(input: &[u8]) -> BadRequest {
@@ -453,9 +483,43 @@ mod tests {
     }
 
     #[test]
+    fn a_recycled_head_is_emptied_and_reused_unless_it_grew_large() {
+        let small = parse_all(b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let mut spare = recycle(small.parts);
+        let kept = spare.as_ref().expect("a small head is kept");
+        assert!(kept.headers.is_empty() && kept.headers.capacity() >= 2);
+        assert_eq!(kept.uri, "/");
+        let mut buf =
+            BytesMut::from(&b"POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n"[..]);
+        let next = parse(&mut buf, &LIMITS, &mut Scan::default(), &mut spare)
+            .unwrap()
+            .unwrap();
+        assert!(spare.is_none(), "the spare head was used");
+        assert_eq!(
+            (&next.parts.method, &next.parts.uri),
+            (&Method::POST, &"/b".parse::<Uri>().unwrap())
+        );
+        let names: Vec<_> = next.parts.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["host", "content-length"]);
+
+        let mut large = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..40 {
+            large.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        large.extend_from_slice(b"\r\n");
+        let large = parse_all(&large).unwrap().unwrap();
+        assert!(
+            recycle(large.parts).is_none(),
+            "a head with 41 fields is not kept"
+        );
+    }
+
+    #[test]
     fn parses_a_simple_get_and_leaves_the_rest() {
         let mut buf = BytesMut::from(&b"GET /a?b HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nNEXT"[..]);
-        let head = parse(&mut buf, &LIMITS, &mut Scan::default())
+        let head = parse(&mut buf, &LIMITS, &mut Scan::default(), &mut None)
             .unwrap()
             .unwrap();
         assert_eq!(head.parts.method, Method::GET);
@@ -474,13 +538,13 @@ mod tests {
         for split in 0..head_len {
             let mut buf = BytesMut::from(&input[..split]);
             assert!(
-                parse(&mut buf, &LIMITS, &mut Scan::default())
+                parse(&mut buf, &LIMITS, &mut Scan::default(), &mut None)
                     .unwrap()
                     .is_none(),
                 "split {split}"
             );
             buf.extend_from_slice(&input[split..]);
-            let head = parse(&mut buf, &LIMITS, &mut Scan::default())
+            let head = parse(&mut buf, &LIMITS, &mut Scan::default(), &mut None)
                 .unwrap()
                 .unwrap();
             assert_eq!(head.framing, BodyFraming::Length(3), "split {split}");
@@ -497,7 +561,7 @@ mod tests {
         for &byte in input.iter() {
             buf.extend_from_slice(&[byte]);
             if parsed.is_none() {
-                parsed = parse(&mut buf, &LIMITS, &mut scan).unwrap();
+                parsed = parse(&mut buf, &LIMITS, &mut scan, &mut None).unwrap();
             }
         }
         let head = parsed.expect("the head completes");
@@ -515,7 +579,7 @@ mod tests {
         let mut calls = 0;
         let err = loop {
             calls += 1;
-            match parse(&mut buf, &LIMITS, &mut scan) {
+            match parse(&mut buf, &LIMITS, &mut scan, &mut None) {
                 Ok(None) => buf.extend_from_slice(b"a"),
                 Ok(Some(_)) => panic!("no head was sent"),
                 Err(err) => break err,
@@ -548,12 +612,16 @@ mod tests {
         };
         let mut buf = BytesMut::from(&b"\r"[..]);
         let mut scan = Scan::default();
-        assert!(parse(&mut buf, &small, &mut scan).unwrap().is_none());
+        assert!(
+            parse(&mut buf, &small, &mut scan, &mut None)
+                .unwrap()
+                .is_none()
+        );
         buf.extend_from_slice(
             format!("\nGET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(64)).as_bytes(),
         );
         assert_eq!(
-            parse(&mut buf, &small, &mut scan).unwrap_err(),
+            parse(&mut buf, &small, &mut scan, &mut None).unwrap_err(),
             BadRequest::RequestLineTooLong
         );
     }
@@ -588,12 +656,14 @@ mod tests {
             &mut BytesMut::from(&b"GET / HTTP/1.1\nHost: x\n\n"[..]),
             &lenient,
             &mut Scan::default(),
+            &mut None,
         );
         assert!(head.unwrap().is_some());
         let bare_cr = parse(
             &mut BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\ry\n\n"[..]),
             &lenient,
             &mut Scan::default(),
+            &mut None,
         );
         assert_eq!(bare_cr.unwrap_err(), BadRequest::BareCarriageReturn);
     }
@@ -792,7 +862,8 @@ mod tests {
             parse(
                 &mut BytesMut::from(long_line.as_bytes()),
                 &small,
-                &mut Scan::default()
+                &mut Scan::default(),
+                &mut None,
             )
             .unwrap_err(),
             BadRequest::RequestLineTooLong
@@ -802,7 +873,8 @@ mod tests {
             parse(
                 &mut BytesMut::from(complete.as_bytes()),
                 &small,
-                &mut Scan::default()
+                &mut Scan::default(),
+                &mut None,
             )
             .unwrap_err(),
             BadRequest::RequestLineTooLong
@@ -812,14 +884,21 @@ mod tests {
             parse(
                 &mut BytesMut::from(big.as_bytes()),
                 &small,
-                &mut Scan::default()
+                &mut Scan::default(),
+                &mut None,
             )
             .unwrap_err(),
             BadRequest::HeadTooLarge
         );
         let many = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
         assert_eq!(
-            parse(&mut BytesMut::from(&many[..]), &small, &mut Scan::default()).unwrap_err(),
+            parse(
+                &mut BytesMut::from(&many[..]),
+                &small,
+                &mut Scan::default(),
+                &mut None
+            )
+            .unwrap_err(),
             BadRequest::TooManyHeaders
         );
     }
@@ -835,9 +914,14 @@ mod tests {
             req.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
         }
         req.extend_from_slice(b"\r\n");
-        let head = parse(&mut BytesMut::from(&req[..]), &limits, &mut Scan::default())
-            .unwrap()
-            .unwrap();
+        let head = parse(
+            &mut BytesMut::from(&req[..]),
+            &limits,
+            &mut Scan::default(),
+            &mut None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(head.parts.headers.len(), 201);
     }
 }

@@ -84,7 +84,12 @@ pub mod __private {
             lenient_line_endings: false,
         };
         let mut buf = BytesMut::from(input);
-        let head = crate::head::parse(&mut buf, &limits, &mut crate::head::Scan::default())?;
+        let head = crate::head::parse(
+            &mut buf,
+            &limits,
+            &mut crate::head::Scan::default(),
+            &mut None,
+        )?;
         Ok(head.map(|_| input.len() - buf.len()))
     }
 

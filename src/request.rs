@@ -15,10 +15,35 @@ use crate::exchange::Shared;
 /// One HTTP request, handed to the handler by value.
 #[derive(Debug)]
 pub struct Request {
-    parts: Box<http::request::Parts>,
+    head: Head,
     body: Body,
-    shared: Arc<Shared>,
     generation: u64,
+}
+
+/// The parsed head and the connection it came on. Dropped (the handler is
+/// done with the request), it leaves its allocations to the connection's
+/// next request.
+#[derive(Debug)]
+struct Head {
+    /// `None` only once [`Request::into_parts`] took it.
+    parts: Option<Box<http::request::Parts>>,
+    shared: Arc<Shared>,
+}
+
+const PARTS: &str = "a request's head is only taken by into_parts, which consumes it";
+
+impl Head {
+    fn parts(&self) -> &http::request::Parts {
+        self.parts.as_deref().expect(PARTS)
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            self.shared.recycle_parts(parts);
+        }
+    }
 }
 
 impl Request {
@@ -29,46 +54,48 @@ impl Request {
         generation: u64,
     ) -> Self {
         Request {
-            parts,
+            head: Head {
+                parts: Some(parts),
+                shared,
+            },
             body,
-            shared,
             generation,
         }
     }
 
     /// The request method.
     pub fn method(&self) -> &Method {
-        &self.parts.method
+        &self.head.parts().method
     }
 
     /// The request target as sent (origin form `/path?query` in practice).
     pub fn uri(&self) -> &Uri {
-        &self.parts.uri
+        &self.head.parts().uri
     }
 
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
-        self.parts.version
+        self.head.parts().version
     }
 
     /// The header fields, in the order received (names lowercased).
     pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
+        &self.head.parts().headers
     }
 
     /// Typed extra data, for middleware.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.parts.extensions
+        &mut self.head.parts.as_deref_mut().expect(PARTS).extensions
     }
 
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.shared.transport.remote_addr()
+        self.head.shared.transport.remote_addr()
     }
 
     /// The server address the client connected to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.transport.local_addr()
+        self.head.shared.transport.local_addr()
     }
 
     /// The body, to read from.
@@ -84,7 +111,9 @@ impl Request {
 
     /// The head and the body, apart.
     pub fn into_parts(self) -> (http::request::Parts, Body) {
-        (*self.parts, self.body)
+        let Request { mut head, body, .. } = self;
+        let parts = head.parts.take().expect(PARTS);
+        (*parts, body)
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless
@@ -94,12 +123,12 @@ impl Request {
     /// Works while the handler has not read the body and while pipelined
     /// requests wait: the server watches socket readiness, not bytes.
     pub async fn hung_up(&self) -> Hangup {
-        self.shared.signal.hung_up(self.generation).await
+        self.head.shared.signal.hung_up(self.generation).await
     }
 
     /// The hang-up so far, without waiting.
     pub fn hangup(&self) -> Option<Hangup> {
-        self.shared.signal.hangup(self.generation)
+        self.head.shared.signal.hangup(self.generation)
     }
 
     /// Overrides the server's [`OnFin`] policy for this request: how the
@@ -110,14 +139,14 @@ impl Request {
     /// [`OnFin::Abort`] after a FIN was already reported makes the client
     /// gone at once: later writes fail.
     pub fn set_on_fin(&self, policy: OnFin) {
-        self.shared.set_on_fin(policy);
+        self.head.shared.set_on_fin(policy);
         if policy == OnFin::Abort {
             if let Some(hangup) = self
                 .hangup()
                 .filter(|h| h.cause() == HangupCause::PeerClosed)
             {
-                let acked = self.shared.transport.bytes_acked();
-                self.shared.signal.report(
+                let acked = self.head.shared.transport.bytes_acked();
+                self.head.shared.signal.report(
                     hangup.cause(),
                     hangup.detection(),
                     hangup.phase(),
@@ -133,13 +162,13 @@ impl Request {
     /// hang-ups noticed from now on: with [`OnHangup::Cancel`] the handler
     /// is dropped as soon as its client is known gone.
     pub fn set_on_hangup(&self, policy: OnHangup) {
-        self.shared.set_on_hangup(policy);
+        self.head.shared.set_on_hangup(policy);
     }
 
     /// A token cancelled when the client hangs up (as
     /// [`hung_up`](Self::hung_up) resolves), to pass down to work that
     /// should stop with it.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.signal.token(self.generation)
+        self.head.shared.signal.token(self.generation)
     }
 }

@@ -716,6 +716,54 @@ async fn async_read_into_an_empty_buffer_consumes_nothing() {
     assert_eq!(parse_responses(&raw, &[false])[0].text(), "hello");
 }
 
+/// The connection reuses a finished request's head for the next one: the
+/// next handler sees its own fields only, and no extension left behind.
+#[tokio::test]
+async fn a_request_sees_nothing_of_the_previous_request_s_head() {
+    #[derive(Clone)]
+    struct Marker;
+    let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
+        let leftover = req.extensions_mut().get::<Marker>().is_some();
+        req.extensions_mut().insert(Marker);
+        let mut names: Vec<&str> = req.headers().keys().map(|name| name.as_str()).collect();
+        names.sort_unstable();
+        let text = format!(
+            "{} {} {} leftover={leftover}",
+            req.method(),
+            req.uri(),
+            names.join(",")
+        );
+        res.write_all(text.as_bytes()).await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    let mut many = String::from("PUT /first?q=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n");
+    for i in 0..40 {
+        many.push_str(&format!("X-Field-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    let requests: [&[u8]; 4] = [
+        b"GET /a HTTP/1.1\r\nHost: t\r\nX-One: 1\r\nX-Two: 2\r\n\r\n",
+        b"DELETE /b HTTP/1.1\r\nHost: t\r\n\r\n",
+        many.as_bytes(),
+        b"GET /c HTTP/1.1\r\nHost: t\r\nX-Three: 3\r\n\r\n",
+    ];
+    let mut texts = Vec::new();
+    for request in requests {
+        send(&mut stream, request).await;
+        texts.push(read_response(&mut stream, false).await.text());
+    }
+    assert_eq!(texts[0], "GET /a host,x-one,x-two leftover=false");
+    assert_eq!(texts[1], "DELETE /b host leftover=false");
+    assert!(
+        texts[2].starts_with("PUT /first?q=1 content-length,host,x-field-0,")
+            && texts[2].ends_with(" leftover=false"),
+        "{}",
+        texts[2]
+    );
+    assert_eq!(texts[3], "GET /c host,x-three leftover=false");
+}
+
 // ---------------------------------------------------------------- parking
 
 /// Polls the server's metrics until `done` holds, for at most 3 s.
