@@ -15,27 +15,27 @@
 //!
 //! Readiness: a socket joins the set *level*-checked (epoll reports bytes
 //! or a close that were already there when it joined) and is watched
-//! edge-triggered after that. Bytes or the client's FIN resume the
-//! connection (the new task reads them, or the end of the stream); an error
-//! (a reset) closes it; a wake-up with nothing to read is ignored.
+//! edge-triggered after that. Bytes resume the connection (a new task reads
+//! them); the client's FIN or an error (a reset) closes it; a wake-up with
+//! nothing to read is ignored. A socket whose idle deadline passes is
+//! looked at once more: bytes that arrived just in time are served.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
-use tokio::io::unix::{AsyncFd, AsyncFdReadyMutGuard};
+use mio::{Events, Interest, Token};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::shutdown::{Shutdown, Stage};
-use crate::sys;
+use crate::sys::EpollSet;
 
-/// Readiness events taken from the lot's epoll set per call.
+/// Readiness events taken from the lot's epoll set per wake-up; the
+/// attendant checks the shutdown and the deadlines between batches.
 const EVENTS_PER_POLL: usize = 64;
 
 /// Idle sockets of one server, each with the state `T` that serving it again
@@ -52,18 +52,31 @@ pub(crate) struct ParkingLot<T> {
 
 struct State<T> {
     parked: Lot<(TcpStream, T)>,
-    /// The epoll set, here while no attendant runs; the attendant owns it
+    /// The epoll set, here while no attendant runs; the attendant holds it
     /// while it does.
-    poll: Option<AsyncFd<Poll>>,
+    set: Option<EpollSet>,
 }
 
-/// The task that watches a non-empty lot; see [`ParkingLot::park`].
+/// The task that watches a non-empty lot; see [`ParkingLot::park`]. However
+/// it stops, it hands the epoll set back; unless it stopped because the lot
+/// was empty, it closes what is parked (nothing else would watch it).
 pub(crate) struct Attendant<T> {
     lot: Arc<ParkingLot<T>>,
-    poll: AsyncFd<Poll>,
+    /// `Some` until handed back.
+    set: Option<EpollSet>,
 }
 
-impl<T: Send + 'static> ParkingLot<T> {
+/// What a ready socket gets.
+enum Verdict {
+    /// Bytes to read: serve it again.
+    Resume,
+    /// Nothing to read after all: keep it parked.
+    Wait,
+    /// The client closed or reset it, or it failed.
+    Close(&'static str),
+}
+
+impl<T> ParkingLot<T> {
     /// An empty lot with its own epoll set. Needs a tokio runtime with I/O
     /// enabled.
     ///
@@ -72,12 +85,11 @@ impl<T: Send + 'static> ParkingLot<T> {
     /// Creating the epoll set or registering it with the runtime failed
     /// (out of file descriptors, for one).
     pub(crate) fn new() -> io::Result<Self> {
-        let poll = Poll::new()?;
-        let registry = poll.registry().try_clone()?;
+        let (set, registry) = EpollSet::new()?;
         Ok(ParkingLot {
             state: Mutex::new(State {
                 parked: Lot::default(),
-                poll: Some(sys::register_poll(poll)?),
+                set: Some(set),
             }),
             registry,
             earlier_deadline: Notify::new(),
@@ -109,10 +121,10 @@ impl<T: Send + 'static> ParkingLot<T> {
             lot.parked.remove(index);
             return Err(err);
         }
-        if let Some(poll) = lot.poll.take() {
+        if let Some(set) = lot.set.take() {
             return Ok(Some(Attendant {
                 lot: self.clone(),
-                poll,
+                set: Some(set),
             }));
         }
         if earliest {
@@ -128,101 +140,126 @@ impl<T: Send + 'static> ParkingLot<T> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes the ready sockets out of the epoll set until it has none:
-    /// those with bytes or a FIN go to `resume`, those in error close.
-    fn take_ready(
-        &self,
-        guard: &mut AsyncFdReadyMutGuard<'_, Poll>,
-        events: &mut Events,
-        resume: &mut impl FnMut(TcpStream, T),
-    ) {
-        loop {
-            match guard.get_inner_mut().poll(events, Some(Duration::ZERO)) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    tracing::warn!(%err, "polling parked connections failed");
-                    events.clear();
-                }
-            }
-            if events.is_empty() {
-                guard.clear_ready();
-                return;
-            }
-            for event in events.iter() {
-                if let Some((socket, state)) = self.take_if_ready(event.token().0) {
-                    resume(socket, state);
-                }
-            }
+    /// Handles the socket parked at `index`, which epoll reported ready:
+    /// one with bytes to read leaves the lot for `resume`, one closed or
+    /// in error leaves it and closes, a spurious wake-up leaves it parked.
+    fn wake(&self, index: usize, resume: &mut impl FnMut(TcpStream, T)) {
+        let mut lot = self.state();
+        // The token may name a slot whose socket has changed since the
+        // event (a socket that expired is closed after its slot is freed,
+        // and a new one may park there meanwhile): the verdict looks at
+        // the socket in the slot now, so that costs one peek at most.
+        let Some((socket, _)) = lot.parked.get(index) else {
+            return;
+        };
+        let verdict = verdict(socket);
+        if matches!(verdict, Verdict::Wait) {
+            return;
+        }
+        let Some(parked) = lot.parked.remove(index) else {
+            return;
+        };
+        drop(lot);
+        self.release(parked, verdict, resume);
+    }
+
+    /// Settles the sockets whose idle deadline passed: closed, unless bytes
+    /// arrived just in time.
+    fn expire(&self, expired: Vec<(TcpStream, T)>, resume: &mut impl FnMut(TcpStream, T)) {
+        for parked in expired {
+            let verdict = match verdict(&parked.0) {
+                Verdict::Wait => Verdict::Close("idle timeout"),
+                verdict => verdict,
+            };
+            self.release(parked, verdict, resume);
         }
     }
 
-    /// The socket parked at `index`, out of the lot, if it has bytes or a
-    /// FIN to read. One in error is closed; a spurious wake-up leaves it.
-    fn take_if_ready(&self, index: usize) -> Option<(TcpStream, T)> {
-        let mut lot = self.state();
-        let (socket, _) = lot.parked.get(index)?;
-        // Tokens are never stale: a socket leaves the set (deregistered, or
-        // closed) before its slot is freed, and one poll reports a socket
-        // at most once.
-        let ready = match socket.peek(&mut [0; 1]) {
-            Ok(_) => Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
-            Err(err) => Err(err),
+    /// Acts on the verdict for a socket already out of the table.
+    fn release(
+        &self,
+        (socket, state): (TcpStream, T),
+        verdict: Verdict,
+        resume: &mut impl FnMut(TcpStream, T),
+    ) {
+        let why = match verdict {
+            Verdict::Resume => match self.registry.deregister(&mut SourceFd(&socket.as_raw_fd())) {
+                Ok(()) => return resume(socket, state),
+                Err(_) => "it could not leave the epoll set",
+            },
+            Verdict::Wait => return,
+            Verdict::Close(why) => why,
         };
-        let (socket, state) = lot.parked.remove(index)?;
-        drop(lot);
-        let result =
-            ready.and_then(|()| self.registry.deregister(&mut SourceFd(&socket.as_raw_fd())));
-        match result {
-            Ok(()) => Some((socket, state)),
-            Err(err) => {
-                tracing::debug!(peer = ?socket.peer_addr().ok(), %err, "closing a parked connection");
-                None
-            }
-        }
+        close([(socket, state)], why);
     }
 }
 
-impl<T: Send + 'static> Attendant<T> {
-    /// Watches the lot until it is empty: sockets with bytes or a FIN go to
-    /// `resume` (which starts serving them), those past their idle deadline
-    /// or in error close, and all close once the server drains.
-    pub(crate) async fn run(self, shutdown: Shutdown, mut resume: impl FnMut(TcpStream, T)) {
-        let Attendant { lot, mut poll } = self;
+/// What to do with a parked socket, judged by a one-byte peek.
+fn verdict(socket: &TcpStream) -> Verdict {
+    match socket.peek(&mut [0; 1]) {
+        Ok(0) => Verdict::Close("the client closed it"),
+        Ok(_) => Verdict::Resume,
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Verdict::Wait,
+        Err(_) => Verdict::Close("the client reset it"),
+    }
+}
+
+impl<T> Attendant<T> {
+    /// Watches the lot until it is empty: sockets with bytes go to `resume`
+    /// (which starts serving them), those the client closed, past their
+    /// idle deadline or in error close, and all close once the server
+    /// drains.
+    pub(crate) async fn run(mut self, shutdown: Shutdown, mut resume: impl FnMut(TcpStream, T)) {
         let _registration = shutdown.register_task().await;
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut expired = Vec::new();
         loop {
             let next_deadline = {
-                let mut state = lot.state();
-                let Some(next) = state.parked.expire(Instant::now(), &mut expired) else {
+                let mut state = self.lot.state();
+                let next = state.parked.expire(Instant::now(), &mut expired);
+                if next.is_none() {
                     // Empty: the next connection to park starts a new
                     // attendant with the set.
-                    state.poll = Some(poll);
-                    drop(state);
-                    return close(expired, "idle timeout");
-                };
+                    state.set = self.set.take();
+                }
                 next
             };
-            close(expired.drain(..), "idle timeout");
+            self.lot.expire(std::mem::take(&mut expired), &mut resume);
+            let (Some(next_deadline), Some(set)) = (next_deadline, self.set.as_mut()) else {
+                return;
+            };
             tokio::select! {
                 biased;
-                () = shutdown.reached(Stage::Draining) => break,
-                ready = poll.readable_mut() => match ready {
-                    Ok(mut guard) => lot.take_ready(&mut guard, &mut events, &mut resume),
-                    // The runtime is shutting down.
-                    Err(_) => break,
+                // Dropping the attendant closes what is parked.
+                () = shutdown.reached(Stage::Draining) => return,
+                ready = set.ready(&mut events) => match ready {
+                    Ok(()) => {
+                        for event in events.iter() {
+                            self.lot.wake(event.token().0, &mut resume);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "watching parked connections failed; closing them");
+                        return;
+                    }
                 },
                 () = tokio::time::sleep_until(next_deadline) => {}
-                () = lot.earlier_deadline.notified() => {}
+                () = self.lot.earlier_deadline.notified() => {}
             }
         }
-        let mut state = lot.state();
+    }
+}
+
+impl<T> Drop for Attendant<T> {
+    fn drop(&mut self) {
+        let Some(set) = self.set.take() else {
+            return;
+        };
+        let mut state = self.lot.state();
         let parked = state.parked.take_all();
-        state.poll = Some(poll);
+        state.set = Some(set);
         drop(state);
-        close(parked, "shutting down");
+        close(parked, "the server is shutting down");
     }
 }
 
@@ -365,7 +402,46 @@ impl<E> Lot<E> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+    use std::time::Duration;
+
     use super::*;
+
+    /// A connected pair on loopback: (the client's end, the server's).
+    fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (client, server)
+    }
+
+    /// An attendant that stops without emptying the lot (dropped unpolled
+    /// here; a panic or the runtime stopping alike) closes what is parked
+    /// and hands the set back, so parking works again.
+    #[tokio::test]
+    async fn a_dropped_attendant_closes_what_is_parked_and_hands_the_set_back() {
+        let lot = Arc::new(ParkingLot::new().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut client, server) = socket_pair();
+        let attendant = lot.park(server, (), deadline).unwrap();
+        assert!(attendant.is_some(), "the first park starts the attendant");
+        let (_other_client, other) = socket_pair();
+        assert!(lot.park(other, (), deadline).unwrap().is_none());
+
+        drop(attendant);
+        assert_eq!(
+            client.read(&mut [0; 1]).unwrap(),
+            0,
+            "closed, not left open"
+        );
+        assert_eq!(lot.state().parked.len(), 0);
+        let (_client, server) = socket_pair();
+        assert!(lot.park(server, (), deadline).unwrap().is_some());
+    }
 
     fn at(base: Instant, ms: u64) -> Instant {
         base + Duration::from_millis(ms)

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use socket2::SockRef;
@@ -100,17 +101,54 @@ fn unix_seconds_precise() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// Registers an epoll set of its own (the parking lot's) with the
-/// runtime's reactor, for readability. Needs a tokio runtime.
-///
-/// # Errors
-///
-/// The reactor refused the registration.
-pub(crate) fn register_poll(poll: mio::Poll) -> io::Result<AsyncFd<mio::Poll>> {
-    // SAFETY: `AsyncFd::register_with_interest` needs the descriptor to stay
-    // open, the same and `as_raw_fd`'s answer for the `AsyncFd`'s life. A
-    // `mio::Poll` owns its epoll descriptor: it closes it only when dropped,
-    // which here happens only with the `AsyncFd` (nothing calls
-    // `into_inner`), and `as_raw_fd` returns that one descriptor.
-    Ok(unsafe { AsyncFd::register_with_interest(poll, Interest::READABLE) }?)
+/// An epoll set of the crate's own (the parking lot's), registered with
+/// the runtime's reactor for readability.
+pub(crate) struct EpollSet(AsyncFd<mio::Poll>);
+
+impl EpollSet {
+    /// An empty set, and a registry that adds and removes sockets from any
+    /// thread. Needs a tokio runtime with I/O enabled.
+    ///
+    /// # Errors
+    ///
+    /// Creating the set or registering it with the reactor failed.
+    pub(crate) fn new() -> io::Result<(Self, mio::Registry)> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        // SAFETY: the reactor needs the descriptor to stay open and the
+        // same, and `as_raw_fd` to name it, for the `AsyncFd`'s life. A
+        // `mio::Poll` owns its epoll descriptor and closes it only when
+        // dropped, and `as_raw_fd` returns that one descriptor. The `Poll`
+        // never leaves this type (no method hands it out by value or by
+        // `&mut`, so it cannot be swapped for another), and is dropped only
+        // with the `AsyncFd`.
+        let fd = unsafe { AsyncFd::register_with_interest(poll, Interest::READABLE) }?;
+        Ok((EpollSet(fd), registry))
+    }
+
+    /// Waits until sockets in the set are ready, and fills `events` with
+    /// them (at most its capacity; the rest stay for the next call).
+    /// Cancel-safe: nothing is taken from the set until it returns.
+    ///
+    /// # Errors
+    ///
+    /// The reactor is shutting down, or `epoll_wait` failed.
+    pub(crate) async fn ready(&mut self, events: &mut mio::Events) -> io::Result<()> {
+        loop {
+            let mut guard = self.0.readable_mut().await?;
+            let polled = guard.try_io(|set| {
+                set.get_mut().poll(events, Some(Duration::ZERO))?;
+                if events.is_empty() {
+                    // Nothing after all: readiness is cleared, wait again.
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match polled {
+                Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+    }
 }
