@@ -18,6 +18,10 @@
 //! 5. When the handler returns, the task finishes the response (automatic
 //!    `Content-Length` if it all fit), drains an unread body, and serves the
 //!    next request, holding responses back while pipelined requests wait.
+//! 6. A connection idle for `idle_release_after` with nothing pending
+//!    *parks* (`park`): its task ends, and its socket waits with those of
+//!    other idle connections in one epoll set watched by one task, until
+//!    the client sends again.
 //!
 //! A client that leaves is reported as [`Error::ClientGone`] with a
 //! [`Hangup`]: cause, phase, timing and the `buffered` / `written` /
