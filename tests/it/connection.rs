@@ -894,20 +894,35 @@ async fn a_parked_connection_is_closed_after_idle_timeout() {
     );
 }
 
-/// A client that leaves while its connection is parked frees it: the
-/// close wakes the parking lot like a request would.
-#[tokio::test]
-async fn a_client_leaving_a_parked_connection_frees_it() {
+/// A client that leaves while its connection is parked, by closing it
+/// (`reset` false) or resetting it, frees it at once: the parking lot sees
+/// the close as it would see a request.
+async fn assert_leaving_a_parked_connection_frees_it(reset: bool) {
     let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
     let stream = parked_connection(&server).await;
+    if reset {
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
     drop(stream);
     assert!(
         metrics_reach(&server.metrics, |m| m.open_connections == 0
             && m.parked_connections == 0)
         .await,
-        "{:?}",
+        "reset {reset}: {:?}",
         server.metrics.snapshot()
     );
+}
+
+#[tokio::test]
+async fn a_client_closing_a_parked_connection_frees_it() {
+    assert_leaving_a_parked_connection_frees_it(false).await;
+}
+
+#[tokio::test]
+async fn a_client_resetting_a_parked_connection_frees_it() {
+    assert_leaving_a_parked_connection_frees_it(true).await;
 }
 
 /// With `idle_release_after` zero a connection parks at every wait, and
@@ -986,24 +1001,6 @@ async fn a_resumed_connection_is_not_counted_as_parked() {
         "while the resumed connection runs its handler"
     );
     assert_eq!(read_response(&mut stream, false).await.text(), "/slow");
-}
-
-/// A client that resets its parked connection frees it at once.
-#[tokio::test]
-async fn a_client_resetting_a_parked_connection_frees_it() {
-    let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
-    let stream = parked_connection(&server).await;
-    socket2::SockRef::from(&stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(stream);
-    assert!(
-        metrics_reach(&server.metrics, |m| m.open_connections == 0
-            && m.parked_connections == 0)
-        .await,
-        "{:?}",
-        server.metrics.snapshot()
-    );
 }
 
 /// Parked connections hold no task of their own (one attendant watches
