@@ -10,8 +10,9 @@
 //!
 //! The attendant runs only while something is parked: the connection that
 //! parks into an empty lot gets it back from [`ParkingLot::park`] and
-//! spawns it; it ends when the lot empties, or closes every parked socket
-//! when the server starts draining.
+//! spawns it; it ends when the lot empties. Stopping any other way (the
+//! server draining, the runtime shutting down, a panic) closes every
+//! parked socket, and hands the set back for the next attendant.
 //!
 //! Readiness: a socket joins the set *level*-checked (epoll reports bytes
 //! or a close that were already there when it joined) and is watched
