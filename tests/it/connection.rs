@@ -442,24 +442,31 @@ async fn shutdown_closes_an_idle_keep_alive_connection_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-#[tokio::test]
-async fn shutdown_lets_an_in_flight_request_finish() {
+/// A server whose handler, once started, waits `delay` and then writes
+/// `body`; returned with a connection whose request is in that handler.
+async fn in_flight(delay: Duration, body: &'static [u8]) -> (TestServer, tokio::net::TcpStream) {
     let started_handling = Arc::new(Notify::new());
     let notify = started_handling.clone();
-    let mut server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
+    let server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
         let notify = notify.clone();
         async move {
             notify.notify_one();
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            res.write_all(b"finished").await
+            tokio::time::sleep(delay).await;
+            res.write_all(body).await
         }
     })
     .await;
     let mut stream = connect(server.addr).await;
-    send(&mut stream, &get("/slow")).await;
+    send(&mut stream, &get("/in-flight")).await;
     tokio::time::timeout(LIMIT, started_handling.notified())
         .await
         .expect("handler did not start");
+    (server, stream)
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let (mut server, mut stream) = in_flight(Duration::from_millis(300), b"finished").await;
     server.shutdown.shutdown(Duration::from_secs(5));
     let task = server.task.take().unwrap();
 
@@ -478,22 +485,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
 
 #[tokio::test]
 async fn shutdown_cuts_off_a_handler_when_the_grace_runs_out() {
-    let started_handling = Arc::new(Notify::new());
-    let notify = started_handling.clone();
-    let mut server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
-        let notify = notify.clone();
-        async move {
-            notify.notify_one();
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            res.write_all(b"too late").await
-        }
-    })
-    .await;
-    let mut stream = connect(server.addr).await;
-    send(&mut stream, &get("/forever")).await;
-    tokio::time::timeout(LIMIT, started_handling.notified())
-        .await
-        .expect("handler did not start");
+    let (mut server, mut stream) = in_flight(Duration::from_secs(10), b"too late").await;
     let started = Instant::now();
     server.shutdown.shutdown(Duration::from_millis(200));
     let task = server.task.take().unwrap();

@@ -511,18 +511,31 @@ async fn acked_is_below_written_when_a_client_that_never_read_resets() {
     assert!(!outcome.complete);
 }
 
-#[tokio::test]
-async fn finish_and_confirm_waits_for_the_clients_acknowledgement() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+/// A server whose handler writes `len` bytes, then sends what
+/// `finish_and_confirm(wait)` returned.
+async fn confirming_server(
+    len: usize,
+    wait: Duration,
+) -> (
+    TestServer,
+    mpsc::UnboundedReceiver<hangup::Result<hangup::Counters>>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
     let server = spawn_default(move |_r: Request, mut w: ResponseWriter| {
         let tx = tx.clone();
         async move {
-            w.write_all(&vec![b'c'; 200_000]).await?;
-            let _ = tx.send(w.finish_and_confirm(Duration::from_secs(5)).await);
+            w.write_all(&vec![b'c'; len]).await?;
+            let _ = tx.send(w.finish_and_confirm(wait).await);
             Ok(())
         }
     })
     .await;
+    (server, rx)
+}
+
+#[tokio::test]
+async fn finish_and_confirm_waits_for_the_clients_acknowledgement() {
+    let (server, mut rx) = confirming_server(200_000, Duration::from_secs(5)).await;
     let raw = raw_exchange(
         server.addr,
         b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -539,18 +552,9 @@ async fn finish_and_confirm_waits_for_the_clients_acknowledgement() {
 
 #[tokio::test]
 async fn finish_and_confirm_times_out_on_a_client_that_does_not_read() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = spawn_default(move |_r: Request, mut w: ResponseWriter| {
-        let tx = tx.clone();
-        async move {
-            // Fits in the socket buffers, so `finish` succeeds, but a client
-            // with a tiny window cannot acknowledge it all.
-            w.write_all(&vec![b'c'; 150_000]).await?;
-            let _ = tx.send(w.finish_and_confirm(Duration::from_millis(300)).await);
-            Ok(())
-        }
-    })
-    .await;
+    // Fits in the socket buffers, so `finish` succeeds, but a client with a
+    // tiny window cannot acknowledge it all.
+    let (server, mut rx) = confirming_server(150_000, Duration::from_millis(300)).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(8 * 1024).unwrap();
     let mut stream = socket.connect(server.addr).await.unwrap();
