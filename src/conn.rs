@@ -173,7 +173,7 @@ pub(crate) struct Conn<H> {
     since_yield: u32,
     /// The previous request's head, emptied, for the next to parse into
     /// (see `head::recycle`).
-    spare_parts: Option<Box<http::request::Parts>>,
+    spare_parts: Option<Box<crate::head::Parts>>,
     /// Resumed from parking and not read from since: the bytes (or the
     /// close) that woke it are waiting, so it must read before it may
     /// park again.

@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     pub body_slot: Slot<Box<crate::body::BodyState>>,
     /// The last finished request's head, emptied, for the next request to
     /// parse into without allocating (see `head::recycle`).
-    spare_parts: Mutex<Option<Box<http::request::Parts>>>,
+    spare_parts: Mutex<Option<Box<crate::head::Parts>>>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
     /// The hang-up policies in force for the current exchange: the
@@ -97,13 +97,13 @@ impl Shared {
 
     /// Keeps a finished request's head for the next request (dropped if
     /// too large to keep).
-    pub(crate) fn recycle_parts(&self, parts: Box<http::request::Parts>) {
+    pub(crate) fn recycle_parts(&self, parts: Box<crate::head::Parts>) {
         let parts = crate::head::recycle(parts);
         *self.spare_parts.lock().unwrap_or_else(|p| p.into_inner()) = parts;
     }
 
     /// The head kept by [`recycle_parts`](Self::recycle_parts), if any.
-    pub(crate) fn take_spare_parts(&self) -> Option<Box<http::request::Parts>> {
+    pub(crate) fn take_spare_parts(&self) -> Option<Box<crate::head::Parts>> {
         self.spare_parts
             .lock()
             .unwrap_or_else(|p| p.into_inner())

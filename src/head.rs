@@ -5,16 +5,17 @@
 //! caller: CRLF-only line endings (bare LF only in lenient mode, bare CR
 //! never), the request-line and head size limits, `Host` rules, and the
 //! `Content-Length` / `Transfer-Encoding` checks of RFC 9112 §6. The parsed
-//! head shares the read buffer's memory: target and field values are
-//! `Bytes` slices of it, not copies.
+//! head shares the read buffer's memory: the target and the fields are
+//! slices of it, not copies, and the fields become an `http::HeaderMap`
+//! only when the handler asks ([`Fields`]).
 
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderName, HeaderValue, Method, Uri, Version};
+use http::{Method, Uri, Version};
 
 use crate::error::BadRequest;
+use crate::fields::Fields;
 
 /// Limits and leniency for [`parse`]: the subset of `Config` it reads.
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +38,38 @@ pub(crate) enum BodyFraming {
     Chunked,
 }
 
+/// A request's head, parsed: what [`Request`](crate::Request) reads.
+#[derive(Debug, Default)]
+pub(crate) struct Parts {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub fields: Fields,
+    /// Typed data added by middleware (empty from the parser).
+    pub extensions: http::Extensions,
+}
+
+impl Parts {
+    /// The same head as `http`'s type (the header map built if it was not).
+    pub(crate) fn into_http(self) -> http::request::Parts {
+        // `http::request::Parts` has no public constructor: start from an
+        // empty request's.
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = self.method;
+        parts.uri = self.uri;
+        parts.version = self.version;
+        parts.headers = self.fields.into_map();
+        parts.extensions = self.extensions;
+        parts
+    }
+}
+
 /// A parsed request head and what it says about the connection.
 #[derive(Debug)]
 pub(crate) struct Head {
     /// Boxed: the head moves from the parser through the connection into
-    /// the handler's future; a pointer moves for free, 224 bytes do not.
-    pub parts: Box<http::request::Parts>,
+    /// the handler's future; a pointer moves for free, 200 bytes do not.
+    pub parts: Box<Parts>,
     pub framing: BodyFraming,
     /// The client allows another request on this connection afterwards.
     pub keep_alive: bool,
@@ -85,7 +112,7 @@ pub(crate) fn parse(
     buf: &mut BytesMut,
     limits: &Limits,
     scan: &mut Scan,
-    spare: &mut Option<Box<http::request::Parts>>,
+    spare: &mut Option<Box<Parts>>,
 ) -> Result<Option<Head>, BadRequest> {
     let Some(head_len) = find_end(buf, limits, scan)? else {
         return Ok(None);
@@ -194,7 +221,7 @@ pub(crate) fn check_line_endings(head: &[u8], lenient: bool) -> Result<(), BadRe
 fn parse_complete<'b>(
     bytes: &'b Bytes,
     headers: &mut [MaybeUninit<httparse::Header<'b>>],
-    spare: Option<Box<http::request::Parts>>,
+    spare: Option<Box<Parts>>,
 ) -> Result<Head, BadRequest> {
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(bytes, headers) {
@@ -218,22 +245,17 @@ fn parse_complete<'b>(
         Version::HTTP_10
     };
 
-    // `Parts` has no public constructor: start from an empty request's.
-    let mut parts = spare.unwrap_or_else(|| Box::new(http::Request::new(()).into_parts().0));
-    let map = &mut parts.headers;
-    map.reserve(req.headers.len());
+    let mut parts = spare.unwrap_or_default();
+    parts.fields.reset(bytes.clone());
     let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
-        let name =
-            HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| BadRequest::InvalidHeader)?;
-        // Validated again by `http` (cheap: a vectorised byte loop). The
-        // unchecked constructor would skip that, but its documented contract
-        // is valid UTF-8, which obs-text bytes (allowed in field values)
-        // are not.
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
-            .map_err(|_| BadRequest::InvalidHeader)?;
-        facts.observe(&name, field.value);
-        map.append(name, value);
+        // httparse checked the name is a token and the value holds no
+        // control byte but HTAB: all `http` asks of a field (see `Fields`).
+        facts.observe(field.name.as_bytes(), field.value);
+        parts
+            .fields
+            .push(field.name.as_bytes(), field.value)
+            .map_err(|_| BadRequest::HeadTooLarge)?;
     }
 
     let framing = facts.body_framing(version)?;
@@ -255,18 +277,17 @@ fn parse_complete<'b>(
 /// Header fields a recycled request head keeps room for: more than most
 /// clients send (browsers send 10 to 20), so a head with many does not pin
 /// its memory to the connection.
-const RECYCLE_MAX_HEADER_CAPACITY: usize = 32;
+const RECYCLE_MAX_FIELDS: usize = 32;
 
 /// Empties a finished request's head for the next request on the
-/// connection, keeping its allocations (the box and the header map's
-/// tables): `None` when its header map grew too large to keep. Nothing of
-/// the old request stays referenced (its fields share the read buffer's
-/// memory).
-pub(crate) fn recycle(mut parts: Box<http::request::Parts>) -> Option<Box<http::request::Parts>> {
-    if parts.headers.capacity() > RECYCLE_MAX_HEADER_CAPACITY {
+/// connection, keeping its allocations (the box and the field list):
+/// `None` when its field list grew too large to keep. Nothing of the old
+/// request stays referenced (its fields share the read buffer's memory).
+pub(crate) fn recycle(mut parts: Box<Parts>) -> Option<Box<Parts>> {
+    if parts.fields.capacity() > RECYCLE_MAX_FIELDS {
         return None;
     }
-    parts.headers.clear();
+    parts.fields.clear();
     parts.extensions.clear();
     parts.uri = Uri::default();
     parts.method = Method::GET;
@@ -315,8 +336,8 @@ fn has_http_version_syntax(head: &[u8]) -> bool {
 }
 
 /// What the fields that shape framing and persistence said, gathered in
-/// the pass that builds the `HeaderMap`, so that none is looked up by hash
-/// afterwards. Field order does not matter; repeated fields combine as
+/// the parser's one pass over the fields (no `HeaderMap` is built for
+/// them). Field order does not matter; repeated fields combine as
 /// RFC 9110's list rules say.
 #[derive(Debug, Default)]
 struct FieldFacts {
@@ -338,12 +359,15 @@ struct FieldFacts {
 }
 
 impl FieldFacts {
-    fn observe(&mut self, name: &HeaderName, value: &[u8]) {
-        if name == HOST {
+    /// Takes note of one field (`name` as received, any case).
+    fn observe(&mut self, name: &[u8], value: &[u8]) {
+        // Compares lengths first: most fields are none of these five.
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        if is(b"host") {
             self.hosts += 1;
-        } else if name == CONTENT_LENGTH {
+        } else if is(b"content-length") {
             self.observe_content_length(value);
-        } else if name == TRANSFER_ENCODING {
+        } else if is(b"transfer-encoding") {
             self.has_transfer_encoding = true;
             for coding in value
                 .split(|&b| b == b',')
@@ -356,12 +380,12 @@ impl FieldFacts {
                 self.last_coding_chunked = coding.eq_ignore_ascii_case(b"chunked");
                 self.other_coding |= !self.last_coding_chunked;
             }
-        } else if name == CONNECTION {
+        } else if is(b"connection") {
             for option in value.split(|&b| b == b',').map(trim_ows) {
                 self.close |= option.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
             }
-        } else if name == EXPECT {
+        } else if is(b"expect") {
             self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         }
     }
@@ -489,7 +513,7 @@ mod tests {
             .unwrap();
         let mut spare = recycle(small.parts);
         let kept = spare.as_ref().expect("a small head is kept");
-        assert!(kept.headers.is_empty() && kept.headers.capacity() >= 2);
+        assert!(kept.fields.map().is_empty() && kept.fields.capacity() >= 2);
         assert_eq!(kept.uri, "/");
         let mut buf =
             BytesMut::from(&b"POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n"[..]);
@@ -501,7 +525,7 @@ mod tests {
             (&next.parts.method, &next.parts.uri),
             (&Method::POST, &"/b".parse::<Uri>().unwrap())
         );
-        let names: Vec<_> = next.parts.headers.keys().map(|n| n.as_str()).collect();
+        let names: Vec<_> = next.parts.fields.map().keys().map(|n| n.as_str()).collect();
         assert_eq!(names, ["host", "content-length"]);
 
         let mut large = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
@@ -525,7 +549,7 @@ mod tests {
         assert_eq!(head.parts.method, Method::GET);
         assert_eq!(head.parts.uri, "/a?b");
         assert_eq!(head.parts.version, Version::HTTP_11);
-        assert_eq!(head.parts.headers["x-a"], "1");
+        assert_eq!(head.parts.fields.map()["x-a"], "1");
         assert_eq!(head.framing, BodyFraming::Empty);
         assert!(head.keep_alive);
         assert_eq!(&buf[..], b"NEXT");
@@ -597,8 +621,11 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(head.parts.headers["x-latin"].as_bytes(), b"\xff\xfe");
-        assert_eq!(head.parts.headers["x-utf8"].as_bytes(), "café".as_bytes());
+        assert_eq!(head.parts.fields.map()["x-latin"].as_bytes(), b"\xff\xfe");
+        assert_eq!(
+            head.parts.fields.map()["x-utf8"].as_bytes(),
+            "café".as_bytes()
+        );
     }
 
     #[test]
@@ -922,6 +949,6 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(head.parts.headers.len(), 201);
+        assert_eq!(head.parts.fields.map().len(), 201);
     }
 }

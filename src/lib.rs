@@ -38,6 +38,7 @@ mod decode;
 mod disconnect;
 mod error;
 mod exchange;
+mod fields;
 mod handler;
 mod head;
 mod outcome;

@@ -11,6 +11,7 @@ use crate::body::Body;
 use crate::config::{OnFin, OnHangup};
 use crate::error::{Hangup, HangupCause};
 use crate::exchange::Shared;
+use crate::head::Parts;
 
 /// One HTTP request, handed to the handler by value.
 #[derive(Debug)]
@@ -26,14 +27,14 @@ pub struct Request {
 #[derive(Debug)]
 struct Head {
     /// `None` only once [`Request::into_parts`] took it.
-    parts: Option<Box<http::request::Parts>>,
+    parts: Option<Box<Parts>>,
     shared: Arc<Shared>,
 }
 
 const PARTS: &str = "a request's head is only taken by into_parts, which consumes it";
 
 impl Head {
-    fn parts(&self) -> &http::request::Parts {
+    fn parts(&self) -> &Parts {
         self.parts.as_deref().expect(PARTS)
     }
 }
@@ -47,12 +48,7 @@ impl Drop for Head {
 }
 
 impl Request {
-    pub(crate) fn new(
-        parts: Box<http::request::Parts>,
-        body: Body,
-        shared: Arc<Shared>,
-        generation: u64,
-    ) -> Self {
+    pub(crate) fn new(parts: Box<Parts>, body: Body, shared: Arc<Shared>, generation: u64) -> Self {
         Request {
             head: Head {
                 parts: Some(parts),
@@ -79,8 +75,12 @@ impl Request {
     }
 
     /// The header fields, in the order received (names lowercased).
+    ///
+    /// The map is built on the first call (until then the fields are only
+    /// located in the received bytes), so a handler that never asks does
+    /// not pay for it; later calls return the same map.
     pub fn headers(&self) -> &HeaderMap {
-        &self.head.parts().headers
+        self.head.parts().fields.map()
     }
 
     /// Typed extra data, for middleware.
@@ -109,11 +109,12 @@ impl Request {
         self.body
     }
 
-    /// The head and the body, apart.
+    /// The head and the body, apart. Builds the header map if
+    /// [`headers`](Self::headers) did not.
     pub fn into_parts(self) -> (http::request::Parts, Body) {
         let Request { mut head, body, .. } = self;
         let parts = head.parts.take().expect(PARTS);
-        (*parts, body)
+        (parts.into_http(), body)
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless
