@@ -28,7 +28,7 @@ fn zeroes() -> &'static [u8] {
 }
 
 async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
-    let path = request.uri().path();
+    let path = request.path();
     match (request.method(), path) {
         (&Method::GET, "/plaintext" | "/") => {
             response.insert_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))?;

@@ -10,7 +10,7 @@ use hangup::http::{Method, StatusCode};
 use hangup::{Config, Request, ResponseWriter, Server};
 
 async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
-    match (request.method(), request.uri().path()) {
+    match (request.method(), request.path()) {
         (&Method::GET, "/") => response.write_all(b"Hello, World!").await,
         (&Method::POST, "/echo") => {
             // Stream it back chunk by chunk: memory stays flat for any size.

@@ -1,5 +1,6 @@
-//! Request head parsing: bytes → [`http::request::Parts`] plus the framing
-//! facts the connection needs, with RFC 9112's strict rules.
+//! Request head parsing: bytes → [`Parts`] (method, version, and where the
+//! target and the fields lie) plus the framing facts the connection needs,
+//! with RFC 9112's strict rules.
 //!
 //! httparse does the tokenising; this module adds what it leaves to the
 //! caller: CRLF-only line endings (bare LF only in lenient mode, bare CR
@@ -12,10 +13,14 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Uri, Version};
+use std::fmt;
+use std::ops::Range;
+
+use http::{HeaderMap, Method, Uri, Version};
 
 use crate::error::BadRequest;
 use crate::fields::Fields;
+use crate::target::Target;
 
 /// Limits and leniency for [`parse`]: the subset of `Config` it reads.
 #[derive(Debug, Clone, Copy)]
@@ -39,36 +44,98 @@ pub(crate) enum BodyFraming {
 }
 
 /// A request's head, parsed: what [`Request`](crate::Request) reads.
-#[derive(Debug, Default)]
+/// The target and the fields are places in `head`, turned into `http`
+/// types when first asked for.
+#[derive(Default)]
 pub(crate) struct Parts {
     pub method: Method,
-    pub uri: Uri,
     pub version: Version,
-    pub fields: Fields,
+    /// The head's bytes, shared with the read buffer.
+    head: Bytes,
+    target: Target,
+    fields: Fields,
     /// Typed data added by middleware (empty from the parser).
     pub extensions: http::Extensions,
 }
 
 impl Parts {
-    /// The same head as `http`'s type (the header map built if it was not).
+    /// The target as a `Uri` (built on the first call).
+    pub(crate) fn uri(&self) -> &Uri {
+        self.target.uri(&self.head)
+    }
+
+    /// The target's path, without building a `Uri` when it can.
+    pub(crate) fn path(&self) -> &str {
+        self.target.path(&self.head)
+    }
+
+    /// The fields as a map (built on the first call).
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.fields.map(&self.head)
+    }
+
+    /// The same head as `http`'s type (target and map built if they were
+    /// not).
     pub(crate) fn into_http(self) -> http::request::Parts {
         // `http::request::Parts` has no public constructor: start from an
         // empty request's.
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = self.method;
-        parts.uri = self.uri;
+        parts.uri = self.target.into_uri(&self.head);
         parts.version = self.version;
-        parts.headers = self.fields.into_map();
+        parts.headers = self.fields.into_map(&self.head);
         parts.extensions = self.extensions;
         parts
     }
+}
+
+impl fmt::Debug for Parts {
+    /// The head as received (target and fields as text), without building
+    /// `http` types for it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lossy = |bytes| String::from_utf8_lossy(bytes);
+        let fields: Vec<_> = self
+            .fields
+            .as_received(&self.head)
+            .map(|(name, value)| (lossy(name), lossy(value)))
+            .collect();
+        f.debug_struct("Parts")
+            .field("method", &self.method)
+            .field("target", &self.target.as_received(&self.head))
+            .field("version", &self.version)
+            .field("fields", &fields)
+            .field("extensions", &self.extensions)
+            .finish()
+    }
+}
+
+/// Where `part`, a slice of `head`, lies in it. A place is two `u32`s: a
+/// head is at most 16 MiB (`Config` refuses more), so it always fits.
+pub(crate) fn place(head: &[u8], part: &[u8]) -> Result<Range<u32>, BadRequest> {
+    let start = part.as_ptr().addr().wrapping_sub(head.as_ptr().addr());
+    debug_assert!(
+        start
+            .checked_add(part.len())
+            .is_some_and(|end| end <= head.len()),
+        "not a slice of the head"
+    );
+    let start = u32::try_from(start).map_err(|_| BadRequest::HeadTooLarge)?;
+    let len = u32::try_from(part.len()).map_err(|_| BadRequest::HeadTooLarge)?;
+    let end = start.checked_add(len).ok_or(BadRequest::HeadTooLarge)?;
+    Ok(start..end)
+}
+
+/// A place as indices into the head.
+pub(crate) fn usize_range(place: &Range<u32>) -> Range<usize> {
+    place.start as usize..place.end as usize
 }
 
 /// A parsed request head and what it says about the connection.
 #[derive(Debug)]
 pub(crate) struct Head {
     /// Boxed: the head moves from the parser through the connection into
-    /// the handler's future; a pointer moves for free, 200 bytes do not.
+    /// the handler's future; a pointer moves for free, a few hundred bytes
+    /// do not.
     pub parts: Box<Parts>,
     pub framing: BodyFraming,
     /// The client allows another request on this connection afterwards.
@@ -237,26 +304,33 @@ fn parse_complete<'b>(
     };
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| BadRequest::InvalidRequestLine)?;
-    let uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes()))
-        .map_err(|_| BadRequest::InvalidTarget)?;
     let version = if minor == 1 {
         Version::HTTP_11
     } else {
         Version::HTTP_10
     };
 
+    // Recycled parts were emptied by `recycle`.
     let mut parts = spare.unwrap_or_default();
-    parts.fields.reset(bytes.clone());
+    parts
+        .target
+        .parse(bytes, place(bytes, target.as_bytes())?)
+        .map_err(|_| BadRequest::InvalidTarget)?;
     let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
         // httparse checked the name is a token and the value holds no
-        // control byte but HTAB: all `http` asks of a field (see `Fields`).
-        facts.observe(field.name.as_bytes(), field.value);
+        // control byte but HTAB; with the name's length, that is all `http`
+        // asks of a field (see `Fields`).
+        let name = field.name.as_bytes();
+        if name.len() > MAX_FIELD_NAME_LEN {
+            return Err(BadRequest::InvalidHeader);
+        }
+        facts.observe(name, field.value);
         parts
             .fields
-            .push(field.name.as_bytes(), field.value)
-            .map_err(|_| BadRequest::HeadTooLarge)?;
+            .push(place(bytes, name)?, place(bytes, field.value)?);
     }
+    parts.fields.finish(bytes);
 
     let framing = facts.body_framing(version)?;
     facts.check_host(version)?;
@@ -264,8 +338,8 @@ fn parse_complete<'b>(
     let expect_continue = version == Version::HTTP_11 && facts.expect_continue;
 
     parts.method = method;
-    parts.uri = uri;
     parts.version = version;
+    parts.head = bytes.clone();
     Ok(Head {
         parts,
         framing,
@@ -273,6 +347,10 @@ fn parse_complete<'b>(
         expect_continue,
     })
 }
+
+/// The longest field name `http` accepts (it refuses longer ones, which
+/// only a `max_head_bytes` above 64 KiB lets through).
+pub(crate) const MAX_FIELD_NAME_LEN: usize = u16::MAX as usize;
 
 /// Header fields a recycled request head keeps room for: more than most
 /// clients send (browsers send 10 to 20), so a head with many does not pin
@@ -289,7 +367,8 @@ pub(crate) fn recycle(mut parts: Box<Parts>) -> Option<Box<Parts>> {
     }
     parts.fields.clear();
     parts.extensions.clear();
-    parts.uri = Uri::default();
+    parts.target.clear();
+    parts.head = Bytes::new();
     parts.method = Method::GET;
     Some(parts)
 }
@@ -513,8 +592,8 @@ mod tests {
             .unwrap();
         let mut spare = recycle(small.parts);
         let kept = spare.as_ref().expect("a small head is kept");
-        assert!(kept.fields.map().is_empty() && kept.fields.capacity() >= 2);
-        assert_eq!(kept.uri, "/");
+        assert!(kept.fields.capacity() >= 2);
+        assert!(kept.head.is_empty(), "the old head is not kept alive");
         let mut buf =
             BytesMut::from(&b"POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n"[..]);
         let next = parse(&mut buf, &LIMITS, &mut Scan::default(), &mut spare)
@@ -522,10 +601,10 @@ mod tests {
             .unwrap();
         assert!(spare.is_none(), "the spare head was used");
         assert_eq!(
-            (&next.parts.method, &next.parts.uri),
+            (&next.parts.method, next.parts.uri()),
             (&Method::POST, &"/b".parse::<Uri>().unwrap())
         );
-        let names: Vec<_> = next.parts.fields.map().keys().map(|n| n.as_str()).collect();
+        let names: Vec<_> = next.parts.headers().keys().map(|n| n.as_str()).collect();
         assert_eq!(names, ["host", "content-length"]);
 
         let mut large = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
@@ -546,10 +625,15 @@ mod tests {
         let head = parse(&mut buf, &LIMITS, &mut Scan::default(), &mut None)
             .unwrap()
             .unwrap();
+        let shown = format!("{:?}", head.parts);
+        assert!(
+            shown.contains(r#"target: "/a?b""#) && shown.contains(r#"("X-A", "1")"#),
+            "{shown}"
+        );
         assert_eq!(head.parts.method, Method::GET);
-        assert_eq!(head.parts.uri, "/a?b");
+        assert_eq!(*head.parts.uri(), "/a?b");
         assert_eq!(head.parts.version, Version::HTTP_11);
-        assert_eq!(head.parts.fields.map()["x-a"], "1");
+        assert_eq!(head.parts.headers()["x-a"], "1");
         assert_eq!(head.framing, BodyFraming::Empty);
         assert!(head.keep_alive);
         assert_eq!(&buf[..], b"NEXT");
@@ -621,11 +705,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(head.parts.fields.map()["x-latin"].as_bytes(), b"\xff\xfe");
-        assert_eq!(
-            head.parts.fields.map()["x-utf8"].as_bytes(),
-            "café".as_bytes()
-        );
+        assert_eq!(head.parts.headers()["x-latin"].as_bytes(), b"\xff\xfe");
+        assert_eq!(head.parts.headers()["x-utf8"].as_bytes(), "café".as_bytes());
     }
 
     #[test]
@@ -658,7 +739,7 @@ mod tests {
         let head = parse_all(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(head.parts.uri, "/");
+        assert_eq!(*head.parts.uri(), "/");
     }
 
     #[test]
@@ -877,6 +958,65 @@ mod tests {
     }
 
     #[test]
+    fn framing_fields_are_recognised_in_any_case() {
+        let head = parse_all(
+            b"POST / HTTP/1.1\r\nhost: x\r\nCONTENT-LENGTH: 5\r\nCONNECTION: CLOSE\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.framing, BodyFraming::Length(5));
+        assert!(!head.keep_alive);
+        let head = parse_all(
+            b"POST / HTTP/1.1\r\nHOST: x\r\ntRaNsFeR-eNcOdInG: chunked\r\nexpect: 100-continue\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.framing, BodyFraming::Chunked);
+        assert!(head.expect_continue);
+        assert_eq!(
+            rejected(b"POST / HTTP/1.1\r\nhost: x\r\ntRaNsFeR-eNcOdInG: chunked\r\ncontent-length: 1\r\n\r\n"),
+            BadRequest::ContentLengthWithTransferEncoding
+        );
+        assert_eq!(
+            rejected(b"GET / HTTP/1.1\r\nhost: x\r\nHOST: y\r\n\r\n"),
+            BadRequest::DuplicateHost
+        );
+    }
+
+    #[test]
+    fn a_field_name_longer_than_http_allows_is_refused() {
+        let limits = Limits {
+            max_head_bytes: 256 * 1024,
+            ..LIMITS
+        };
+        let head = |name_len: usize| {
+            let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            head.resize(head.len() + name_len, b'n');
+            head.extend_from_slice(b": v\r\n\r\n");
+            BytesMut::from(&head[..])
+        };
+        let longest = parse(
+            &mut head(MAX_FIELD_NAME_LEN),
+            &limits,
+            &mut Scan::default(),
+            &mut None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(longest.parts.headers().len(), 2, "the longest name is kept");
+        assert_eq!(
+            parse(
+                &mut head(MAX_FIELD_NAME_LEN + 1),
+                &limits,
+                &mut Scan::default(),
+                &mut None
+            )
+            .unwrap_err(),
+            BadRequest::InvalidHeader
+        );
+    }
+
+    #[test]
     fn limits_are_enforced_before_and_after_the_head_completes() {
         let small = Limits {
             max_request_line_bytes: 32,
@@ -949,6 +1089,6 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(head.parts.fields.map().len(), 201);
+        assert_eq!(head.parts.headers().len(), 201);
     }
 }

@@ -5,9 +5,11 @@
 //! 1. [`Server`] accepts a connection and spawns one task for it
 //!    (`conn`). The task reads into a per-connection buffer until a complete
 //!    head is there.
-//! 2. `head` parses it with httparse into [`http`] types under RFC 9112's
-//!    strict rules; a malformed head is answered with a 4xx/5xx and a clean
-//!    close.
+//! 2. `head` parses it with httparse under RFC 9112's strict rules; a
+//!    malformed head is answered with a 4xx/5xx and a clean close. The
+//!    target and the fields are checked and located, and become [`http`]
+//!    types (`Uri`, `HeaderMap`) only for handlers that ask (`target`,
+//!    `fields`): [`Request::path`] routes without either.
 //! 3. The task builds a [`Request`] (whose [`Body`] streams through the
 //!    `decode` module from the same buffer) and a [`ResponseWriter`], and
 //!    runs the [`Handler`] inside the task, raced against a watch on the
@@ -48,6 +50,7 @@ mod response;
 mod server;
 mod shutdown;
 mod sys;
+mod target;
 mod transport;
 
 pub use body::Body;
@@ -78,8 +81,10 @@ pub mod __private {
 
     use crate::error::BadRequest;
 
-    /// Parses one head with the default limits. Returns the bytes the head
-    /// occupied (leading empty lines included), `None` while incomplete.
+    /// Parses one head with the default limits and builds its header map
+    /// and `Uri`, as a handler asking for them would. Returns the bytes the
+    /// head occupied (leading empty lines included), `None` while
+    /// incomplete.
     pub fn parse_head(input: &[u8]) -> Result<Option<usize>, BadRequest> {
         let config = crate::Config::default();
         let limits = crate::head::Limits {
@@ -95,7 +100,10 @@ pub mod __private {
             &mut crate::head::Scan::default(),
             &mut None,
         )?;
-        Ok(head.map(|_| input.len() - buf.len()))
+        Ok(head.map(|head| {
+            let _ = (head.parts.headers(), head.parts.uri());
+            input.len() - buf.len()
+        }))
     }
 
     /// Encodes the head of a `200 OK` response with the given fields and a

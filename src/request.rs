@@ -31,6 +31,13 @@ struct Head {
     shared: Arc<Shared>,
 }
 
+// Handlers hold a `Request` across awaits in futures that must be `Send`,
+// and share `&Request` with tasks: keep it `Send + Sync`.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Request>();
+};
+
 const PARTS: &str = "a request's head is only taken by into_parts, which consumes it";
 
 impl Head {
@@ -65,8 +72,18 @@ impl Request {
     }
 
     /// The request target as sent (origin form `/path?query` in practice).
+    /// Built on the first call for a plain origin-form target (the parser
+    /// only checked it); [`path`](Self::path) is cheaper when that is all
+    /// a handler needs.
     pub fn uri(&self) -> &Uri {
-        &self.head.parts().uri
+        self.head.parts().uri()
+    }
+
+    /// The target's path (`/a/b` for `/a/b?c`), as [`uri`](Self::uri)`.path()`
+    /// would give it, but without building a [`Uri`] for a plain
+    /// origin-form target: the cheapest way to route.
+    pub fn path(&self) -> &str {
+        self.head.parts().path()
     }
 
     /// HTTP/1.0 or HTTP/1.1.
@@ -74,13 +91,14 @@ impl Request {
         self.head.parts().version
     }
 
-    /// The header fields, in the order received (names lowercased).
+    /// The header fields (names lowercased): names in the order first
+    /// received, each name's values in the order received.
     ///
     /// The map is built on the first call (until then the fields are only
     /// located in the received bytes), so a handler that never asks does
     /// not pay for it; later calls return the same map.
     pub fn headers(&self) -> &HeaderMap {
-        self.head.parts().fields.map()
+        self.head.parts().headers()
     }
 
     /// Typed extra data, for middleware.

@@ -1,6 +1,7 @@
-//! The crate's only `unsafe` code: two raw socket calls, one clock read
-//! and one reactor registration that safe APIs do not offer. Everything
-//! here is small enough to check by eye.
+//! The crate's only `unsafe` code: two raw socket calls, one clock read,
+//! one reactor registration that safe APIs do not offer, and a string view
+//! of ASCII bytes without UTF-8 validation. Everything here is small enough
+//! to check by eye.
 
 #![allow(unsafe_code)]
 
@@ -13,6 +14,18 @@ use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
+
+/// `bytes` as text if they are all ASCII. The same as `str::from_utf8`
+/// for such bytes, and several times cheaper on a short request path
+/// (an ASCII check is one vectorised pass; UTF-8 validation is not).
+pub(crate) fn ascii_str(bytes: &[u8]) -> Option<&str> {
+    if !bytes.is_ascii() {
+        return None;
+    }
+    // SAFETY: every byte is ASCII (checked just above), and a sequence of
+    // ASCII bytes is valid UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
 
 /// Reads once from the socket into `buf`'s spare capacity, bypassing
 /// tokio's readiness cache (see `transport::Transport::poll_read` for why).
@@ -150,5 +163,16 @@ impl EpollSet {
                 Err(_would_block) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ascii_str_accepts_ascii_only() {
+        assert_eq!(super::ascii_str(b"/plain?q=1"), Some("/plain?q=1"));
+        assert_eq!(super::ascii_str(b""), Some(""));
+        assert_eq!(super::ascii_str("/caf\u{e9}".as_bytes()), None);
+        assert_eq!(super::ascii_str(b"/\xff"), None);
     }
 }

@@ -756,6 +756,78 @@ async fn a_request_sees_nothing_of_the_previous_request_s_head() {
     assert_eq!(texts[3], "GET /c host,x-three leftover=false");
 }
 
+/// The target and the fields are only located while parsing and built
+/// into `http` types when a handler asks: whatever it asks for, and in
+/// whatever order, it sees what the client sent, for every target form.
+#[tokio::test]
+async fn path_uri_and_fields_read_lazily_are_the_ones_sent() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        let text = match req.headers().get("x-read").map(|v| v.as_bytes()) {
+            // The path alone: no `Uri` built for a plain target.
+            Some(b"path") => req.path().to_owned(),
+            Some(b"parts") => {
+                let path = req.path().to_owned();
+                let (parts, _body) = req.into_parts();
+                format!("{path} {} {}", parts.uri, parts.headers.len())
+            }
+            _ => format!(
+                "{} {} {:?} {}",
+                req.path(),
+                req.uri(),
+                req.uri().query(),
+                req.headers().get_all("x-a").iter().count()
+            ),
+        };
+        res.write_all(text.as_bytes()).await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    let cases: [(&str, &str); 7] = [
+        (
+            "GET /a/b?c=d&e HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nx-a: 2\r\n",
+            "/a/b /a/b?c=d&e Some(\"c=d&e\") 2",
+        ),
+        (
+            "GET /p%20q?x?y HTTP/1.1\r\nHost: t\r\nX-Read: path\r\n",
+            "/p%20q",
+        ),
+        (
+            "GET http://t/abs?q HTTP/1.1\r\nHost: t\r\n",
+            "/abs http://t/abs?q Some(\"q\") 0",
+        ),
+        (
+            "GET http://t/abs HTTP/1.1\r\nHost: t\r\nX-Read: path\r\n",
+            "/abs",
+        ),
+        (
+            "GET /caf\u{e9}?q HTTP/1.1\r\nHost: t\r\n",
+            "/caf\u{e9} /caf\u{e9}?q Some(\"q\") 0",
+        ),
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: t\r\nX-Read: parts\r\n",
+            "* * 2",
+        ),
+        (
+            "GET /s?t HTTP/1.1\r\nHost: t\r\nX-Read: parts\r\nX-A: 3\r\n",
+            "/s /s?t 3",
+        ),
+    ];
+    for (head, expected) in cases {
+        send(&mut stream, format!("{head}\r\n").as_bytes()).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(
+            (response.status, response.text().as_str()),
+            (200, expected),
+            "{head:?}"
+        );
+    }
+    // A target `http` refuses is answered with 400 and the connection
+    // closes.
+    send(&mut stream, b"GET /a<b HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(read_response(&mut stream, false).await.status, 400);
+    assert!(closes_within(&mut stream, Duration::from_secs(5)).await);
+}
+
 // ---------------------------------------------------------------- parking
 
 /// Polls the server's metrics until `done` holds, for at most 3 s.

@@ -49,7 +49,7 @@ impl Site {
             )
             .await;
         }
-        let site = match SitePath::parse(request.uri().path()) {
+        let site = match SitePath::parse(request.path()) {
             Ok(site) => site,
             Err(err) => return error(res, err.status(), err.reason()).await,
         };
