@@ -446,7 +446,7 @@ impl<H: Handler> Conn<H> {
         let wants_outcomes = shared.config.outcome_hook.is_some() || is_access_log_enabled();
         self.current = Some(InProgress {
             request: wants_outcomes
-                .then(|| Box::new((head.parts.method.clone(), head.parts.uri().clone()))),
+                .then(|| Box::new((head.parts.method.clone(), head.parts.uri_copy()))),
             started,
             origin,
             generation,

@@ -1,33 +1,83 @@
-//! A request's header fields as received: located and validated by the
-//! head parser, and turned into an [`http::HeaderMap`] only for handlers
-//! that look at them.
+//! A request's header fields as received: located and checked by the head
+//! parser, and turned into an [`http::HeaderMap`] only for handlers that
+//! look at them.
 //!
 //! Building a `HeaderMap` (hashing every name, growing its tables, a
 //! reference count per value) was a quarter of parsing a small head, and
 //! many handlers on a hot path never look at the fields. So the parser
-//! records where each field's name and value lie in the head's bytes, and:
+//! records where each field's name and value lie in the head's bytes, and
+//! builds the map as [`Demand`] says: while parsing, into the previous
+//! map's tables (no table allocation, no `OnceLock`), on a connection whose
+//! handlers ask for it; else on first access (a `OnceLock` initialisation
+//! and a fresh map).
 //!
-//! - on a connection whose last handler asked for the fields, the parser
-//!   builds the map at once, into the previous map's tables (no allocation,
-//!   no synchronisation: the cost of an eager parser);
-//! - otherwise the map is built on first access (one `OnceLock`
-//!   initialisation and a fresh map), and the connection switches to
-//!   building it at once.
-//!
-//! The parser (httparse) admits only what the map's constructors accept: a
-//! name is a non-empty token (RFC 9110 §5.6.2) of at most 64 KiB (checked
-//! by the parser), a value holds no control byte other than HTAB
-//! (obs-text is allowed, as in `http`). The tests below check that
-//! agreement byte by byte, so building the map cannot fail.
+//! The parser refuses (400) any field [`is_admissible`] refuses: the rules
+//! `http`'s constructors apply, checked here rather than left to
+//! httparse's own checks, so building the map later cannot fail whatever
+//! the crates' versions. A test checks the agreement byte by byte.
 
 use std::ops::Range;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::demand::Demand;
 use crate::head::usize_range;
+
+/// The longest field name `http` accepts.
+const MAX_NAME_LEN: usize = u16::MAX as usize;
+
+/// Whether a field is one `http` takes as is: a name of 1 to 65,535
+/// token bytes (RFC 9110 §5.6.2), a value without control bytes other than
+/// HTAB (obs-text, bytes 0x80 to 0xFF, is allowed, RFC 9110 §5.5).
+pub(crate) fn is_admissible(name: &[u8], value: &[u8]) -> bool {
+    // Folds without early exits: a field is almost always admissible, and
+    // a branch-free loop over a table is the cheapest check per byte.
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name.iter().fold(true, |ok, &b| ok & TOKEN[usize::from(b)])
+        && value.iter().fold(true, |ok, &b| ok & VALUE[usize::from(b)])
+}
+
+/// The bytes of a field value: anything but control bytes, except HTAB.
+static VALUE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b == 0x09 || (b >= 0x20 && b != 0x7f);
+        b += 1;
+    }
+    table
+};
+
+/// RFC 9110's `tchar`: the bytes of a token.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// The fields of one request head, as places in the head's bytes (which
 /// the caller keeps, and passes in to build the map). Reused from request
@@ -37,15 +87,13 @@ use crate::head::usize_range;
 pub(crate) struct Fields {
     /// Where each field's name and value are, in the order received.
     spans: Vec<(Range<u32>, Range<u32>)>,
-    /// Build the map while parsing: the previous handler asked for it.
-    eager: bool,
-    /// The map built while parsing (when `eager`); otherwise empty, its
-    /// tables kept for when the connection switches to eager.
+    /// Whether the connection's handlers ask for the map.
+    demand: Demand,
+    /// The map built while parsing (when eager); otherwise empty, its
+    /// tables kept for when the connection turns eager.
     built: HeaderMap,
-    /// The map built on first access, when not `eager`.
+    /// The map built on first access, when not eager.
     lazy: OnceLock<HeaderMap>,
-    /// The handler asked for the map (either one).
-    asked: AtomicBool,
 }
 
 impl Fields {
@@ -56,9 +104,9 @@ impl Fields {
     }
 
     /// Called by the parser once every field is pushed: builds the map now
-    /// if the connection's last handler asked for one.
+    /// if the connection's handlers ask for it.
     pub(crate) fn finish(&mut self, head: &Bytes) {
-        if self.eager {
+        if self.demand.is_eager() {
             append_all(&self.spans, &mut self.built, head);
         }
     }
@@ -74,6 +122,12 @@ impl Fields {
             .map(|(name, value)| (&head[usize_range(name)], &head[usize_range(value)]))
     }
 
+    /// Whether the map was built (while parsing or since).
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.demand.is_eager() || self.lazy.get().is_some()
+    }
+
     /// How many fields the span list has room for without growing.
     pub(crate) fn capacity(&self) -> usize {
         self.spans.capacity()
@@ -83,8 +137,8 @@ impl Fields {
     /// bytes), built now if the parser did not. `head` must be the head
     /// the fields were found in.
     pub(crate) fn map(&self, head: &Bytes) -> &HeaderMap {
-        self.asked.store(true, Ordering::Relaxed);
-        if self.eager {
+        self.demand.note_ask();
+        if self.demand.is_eager() {
             return &self.built;
         }
         self.lazy.get_or_init(|| {
@@ -96,7 +150,7 @@ impl Fields {
 
     /// The map, built if it was not yet.
     pub(crate) fn into_map(mut self, head: &Bytes) -> HeaderMap {
-        if self.eager {
+        if self.demand.is_eager() {
             return self.built;
         }
         self.lazy.take().unwrap_or_else(|| {
@@ -106,14 +160,16 @@ impl Fields {
         })
     }
 
-    /// Forgets the fields, keeping the allocations, and decides whether
-    /// the next head's map is built while parsing: only if this one's was
-    /// asked for.
+    /// Forgets the fields, keeping the allocations, and lets [`Demand`]
+    /// decide whether the next head's map is built while parsing.
     pub(crate) fn clear(&mut self) {
         self.spans.clear();
-        self.eager = std::mem::take(self.asked.get_mut());
+        self.demand.next_request();
         if let Some(map) = self.lazy.take() {
-            self.built = map;
+            // Keep the larger tables.
+            if map.capacity() > self.built.capacity() {
+                self.built = map;
+            }
         }
         if !self.built.is_empty() {
             self.built.clear();
@@ -126,7 +182,8 @@ impl Fields {
 fn append_all(spans: &[(Range<u32>, Range<u32>)], map: &mut HeaderMap, head: &Bytes) {
     map.reserve(spans.len());
     for (name, value) in spans {
-        // The parser admitted only what these accept (module docs).
+        // The parser admitted only fields `is_admissible` accepts, which
+        // these accept (module docs).
         match (
             HeaderName::from_bytes(&head[usize_range(name)]),
             HeaderValue::from_maybe_shared(head.slice(usize_range(value))),
@@ -192,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn a_map_asked_for_makes_the_next_one_eager_and_one_not_asked_for_lazy() {
+    fn a_map_asked_for_is_built_while_parsing_until_handlers_stop_asking() {
         let mut fields = Fields::default();
         let head = record(
             &mut fields,
@@ -210,7 +267,8 @@ mod tests {
         assert!(fields.lazy.get().is_some(), "built on first access");
 
         fields.clear();
-        assert!(fields.eager && fields.built.is_empty() && fields.built.capacity() >= 2);
+        assert!(fields.demand.is_eager());
+        assert!(fields.built.is_empty() && fields.built.capacity() >= 2);
         let head = record(&mut fields, &b"GET / HTTP/1.1\r\nHost: b\r\n\r\n"[..]).unwrap();
         assert_eq!(
             pairs(&fields.built),
@@ -220,12 +278,21 @@ mod tests {
         assert!(std::ptr::eq(fields.map(&head), &fields.built));
         assert!(fields.lazy.get().is_none());
 
-        // This time the handler does not ask: the next head is lazy again,
-        // and nothing of this one is left in the kept tables.
-        fields.clear();
-        record(&mut fields, &b"GET / HTTP/1.1\r\nHost: c\r\n\r\n"[..]).unwrap();
-        fields.clear();
-        assert!(!fields.eager && fields.built.is_empty());
+        // Handlers stop asking: the map is still built while parsing for a
+        // few requests (see `Demand`), then on first access again; the kept
+        // tables hold nothing of earlier heads.
+        let mut without_ask = 0;
+        loop {
+            fields.clear();
+            if !fields.demand.is_eager() {
+                break;
+            }
+            record(&mut fields, &b"GET / HTTP/1.1\r\nHost: c\r\n\r\n"[..]).unwrap();
+            assert_eq!(pairs(&fields.built), [("host".into(), "c".into())]);
+            without_ask += 1;
+        }
+        assert_eq!(without_ask, 8);
+        assert!(fields.built.is_empty() && fields.built.capacity() >= 2);
         let head = record(
             &mut fields,
             &b"GET / HTTP/1.1\r\nHost: d\r\nX-D: 4\r\n\r\n"[..],
@@ -258,42 +325,37 @@ mod tests {
         );
     }
 
-    /// Every byte, at places httparse checks one at a time and in its
-    /// 8-, 16- and 32-byte blocks, in a name and in a value: whatever
-    /// httparse accepts, `http` accepts too, so the lazily built map never
-    /// drops a field.
+    /// Every byte, at the start, the middle and the end of names and values
+    /// short and long (`http` treats names over 64 bytes apart): a field
+    /// `is_admissible` accepts is one `http` accepts, and the other way
+    /// round.
     #[test]
-    fn httparse_admits_only_what_http_accepts() {
-        let mut accepted = 0;
-        for byte in 0..=u8::MAX {
-            for at in [0, 7, 15, 31, 40, 47] {
-                let mut name = vec![b'n'; 48];
-                name[at] = byte;
-                let mut value = vec![b'v'; 48];
-                value[at] = byte;
-                for (name, value) in [(&name, &vec![b'v'; 48]), (&vec![b'n'; 48], &value)] {
-                    let mut head = b"GET / HTTP/1.1\r\n".to_vec();
-                    head.extend_from_slice(name);
-                    head.extend_from_slice(b": ");
-                    head.extend_from_slice(value);
-                    head.extend_from_slice(b"\r\n\r\n");
-                    let Ok((head, fields)) = fields_of(head) else {
-                        continue;
-                    };
-                    accepted += 1;
-                    for (name, value) in &fields.spans {
-                        let name = &head[usize_range(name)];
-                        let value = &head[usize_range(value)];
-                        assert!(HeaderName::from_bytes(name).is_ok(), "name {name:?}");
-                        assert!(HeaderValue::from_bytes(value).is_ok(), "value {value:?}");
-                    }
-                    assert_eq!(fields.map(&head).len(), fields.spans.len());
+    fn admissible_fields_are_exactly_those_http_accepts() {
+        for len in [1, 48, 100] {
+            for at in [0, len / 2, len - 1] {
+                for byte in 0..=u8::MAX {
+                    let mut name = vec![b'n'; len];
+                    name[at] = byte;
+                    assert_eq!(
+                        is_admissible(&name, b"v"),
+                        HeaderName::from_bytes(&name).is_ok(),
+                        "name byte {byte:#04x} at {at} of {len}"
+                    );
+                    let mut value = vec![b'v'; len];
+                    value[at] = byte;
+                    assert_eq!(
+                        is_admissible(b"n", &value),
+                        HeaderValue::from_bytes(&value).is_ok(),
+                        "value byte {byte:#04x} at {at} of {len}"
+                    );
                 }
             }
         }
-        // Tokens in names (77 bytes), everything but controls in values
-        // (and at the value's edges, whitespace is trimmed): the test saw
-        // both kinds accepted.
-        assert!(accepted > 6 * (77 + 200), "{accepted}");
+        assert!(!is_admissible(b"", b"v"), "an empty name");
+        assert!(is_admissible(b"n", b""), "an empty value");
+        let longest = vec![b'n'; MAX_NAME_LEN];
+        assert!(is_admissible(&longest, b"v") && HeaderName::from_bytes(&longest).is_ok());
+        let longer = vec![b'n'; MAX_NAME_LEN + 1];
+        assert!(!is_admissible(&longer, b"v") && HeaderName::from_bytes(&longer).is_err());
     }
 }

@@ -6,9 +6,11 @@
 //! caller: CRLF-only line endings (bare LF only in lenient mode, bare CR
 //! never), the request-line and head size limits, `Host` rules, and the
 //! `Content-Length` / `Transfer-Encoding` checks of RFC 9112 §6. The parsed
-//! head shares the read buffer's memory: the target and the fields are
-//! slices of it, not copies, and the fields become an `http::HeaderMap`
-//! only when the handler asks ([`Fields`]).
+//! head keeps the read buffer's bytes and where the target and the fields
+//! lie in them; the `Uri` and the `HeaderMap` built from them share those
+//! bytes (a field's value is a slice, not a copy; names other than the
+//! standard ones are copied by `http`), and are built only for handlers
+//! that ask ([`Target`], [`Fields`]).
 
 use std::mem::MaybeUninit;
 
@@ -19,7 +21,7 @@ use std::ops::Range;
 use http::{HeaderMap, Method, Uri, Version};
 
 use crate::error::BadRequest;
-use crate::fields::Fields;
+use crate::fields::{Fields, is_admissible};
 use crate::target::Target;
 
 /// Limits and leniency for [`parse`]: the subset of `Config` it reads.
@@ -62,6 +64,12 @@ impl Parts {
     /// The target as a `Uri` (built on the first call).
     pub(crate) fn uri(&self) -> &Uri {
         self.target.uri(&self.head)
+    }
+
+    /// A copy of the target's `Uri` for the server's own use (the access
+    /// log): unlike [`uri`](Self::uri), not taken as the handler asking.
+    pub(crate) fn uri_copy(&self) -> Uri {
+        self.target.uri_copy(&self.head)
     }
 
     /// The target's path, without building a `Uri` when it can.
@@ -315,14 +323,18 @@ fn parse_complete<'b>(
     parts
         .target
         .parse(bytes, place(bytes, target.as_bytes())?)
-        .map_err(|_| BadRequest::InvalidTarget)?;
+        .map_err(|_| match target.len() {
+            // Within `max_request_line_bytes` (it may exceed 64 KiB), but
+            // longer than a `Uri` can be: 414 all the same.
+            len if len > crate::target::MAX_LEN => BadRequest::RequestLineTooLong,
+            _ => BadRequest::InvalidTarget,
+        })?;
     let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
-        // httparse checked the name is a token and the value holds no
-        // control byte but HTAB; with the name's length, that is all `http`
-        // asks of a field (see `Fields`).
+        // What `http` asks of a field, checked now: the map may be built
+        // later, when refusing is no longer possible (see `fields`).
         let name = field.name.as_bytes();
-        if name.len() > MAX_FIELD_NAME_LEN {
+        if !is_admissible(name, field.value) {
             return Err(BadRequest::InvalidHeader);
         }
         facts.observe(name, field.value);
@@ -347,10 +359,6 @@ fn parse_complete<'b>(
         expect_continue,
     })
 }
-
-/// The longest field name `http` accepts (it refuses longer ones, which
-/// only a `max_head_bytes` above 64 KiB lets through).
-pub(crate) const MAX_FIELD_NAME_LEN: usize = u16::MAX as usize;
 
 /// Header fields a recycled request head keeps room for: more than most
 /// clients send (browsers send 10 to 20), so a head with many does not pin
@@ -616,6 +624,45 @@ mod tests {
         assert!(
             recycle(large.parts).is_none(),
             "a head with 41 fields is not kept"
+        );
+    }
+
+    /// Parses `input` into `spare` (recycled parts, or none).
+    fn parse_into(input: &[u8], spare: &mut Option<Box<Parts>>) -> Head {
+        parse(
+            &mut BytesMut::from(input),
+            &LIMITS,
+            &mut Scan::default(),
+            spare,
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_recycled_head_builds_what_its_last_handler_asked_for_while_parsing() {
+        let first = parse_into(b"GET /a?1 HTTP/1.1\r\nHost: x\r\n\r\n", &mut None);
+        assert!(!first.parts.target.is_built() && !first.parts.fields.is_built());
+        let _ = (first.parts.uri(), first.parts.headers());
+        let mut spare = recycle(first.parts);
+        let second = parse_into(b"GET /b?2 HTTP/1.1\r\nHost: y\r\n\r\n", &mut spare);
+        assert!(second.parts.target.is_built() && second.parts.fields.is_built());
+        assert_eq!(
+            (
+                second.parts.uri(),
+                second.parts.path(),
+                second.parts.headers()["host"].as_bytes()
+            ),
+            (&"/b?2".parse::<Uri>().unwrap(), "/b", &b"y"[..])
+        );
+        // A head whose handler asked for the path alone: the `Uri` stays
+        // built while parsing for a while, and so does the map.
+        let mut spare = recycle(second.parts);
+        let third = parse_into(b"GET /c HTTP/1.1\r\nHost: z\r\n\r\n", &mut spare);
+        assert!(third.parts.target.is_built() && third.parts.fields.is_built());
+        assert_eq!(
+            (third.parts.path(), third.parts.headers()["host"].as_bytes()),
+            ("/c", &b"z"[..])
         );
     }
 
@@ -984,6 +1031,27 @@ mod tests {
     }
 
     #[test]
+    fn a_target_longer_than_a_uri_can_be_is_too_long_whatever_the_limit() {
+        let limits = Limits {
+            max_request_line_bytes: 128 * 1024,
+            max_head_bytes: 256 * 1024,
+            ..LIMITS
+        };
+        let head = |target_len: usize| {
+            let target = format!("/{}", "a".repeat(target_len - 1));
+            BytesMut::from(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        };
+        let longest = parse(&mut head(65_534), &limits, &mut Scan::default(), &mut None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(longest.parts.uri().path().len(), 65_534);
+        assert_eq!(
+            parse(&mut head(65_535), &limits, &mut Scan::default(), &mut None).unwrap_err(),
+            BadRequest::RequestLineTooLong
+        );
+    }
+
+    #[test]
     fn a_field_name_longer_than_http_allows_is_refused() {
         let limits = Limits {
             max_head_bytes: 256 * 1024,
@@ -996,7 +1064,7 @@ mod tests {
             BytesMut::from(&head[..])
         };
         let longest = parse(
-            &mut head(MAX_FIELD_NAME_LEN),
+            &mut head(u16::MAX as usize),
             &limits,
             &mut Scan::default(),
             &mut None,
@@ -1006,7 +1074,7 @@ mod tests {
         assert_eq!(longest.parts.headers().len(), 2, "the longest name is kept");
         assert_eq!(
             parse(
-                &mut head(MAX_FIELD_NAME_LEN + 1),
+                &mut head(u16::MAX as usize + 1),
                 &limits,
                 &mut Scan::default(),
                 &mut None

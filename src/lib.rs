@@ -37,6 +37,7 @@ mod config;
 mod conn;
 mod date;
 mod decode;
+mod demand;
 mod disconnect;
 mod error;
 mod exchange;

@@ -72,16 +72,23 @@ impl Request {
     }
 
     /// The request target as sent (origin form `/path?query` in practice).
-    /// Built on the first call for a plain origin-form target (the parser
-    /// only checked it); [`path`](Self::path) is cheaper when that is all
-    /// a handler needs.
+    ///
+    /// For a plain origin-form target the parser only checks it, and the
+    /// `Uri` is built on the first call, or while parsing on a connection
+    /// whose handlers ask for it; [`path`](Self::path) is cheaper when the
+    /// path is all a handler needs.
     pub fn uri(&self) -> &Uri {
         self.head.parts().uri()
     }
 
-    /// The target's path (`/a/b` for `/a/b?c`), as [`uri`](Self::uri)`.path()`
-    /// would give it, but without building a [`Uri`] for a plain
-    /// origin-form target: the cheapest way to route.
+    /// The target's path, exactly as [`uri`](Self::uri)`.path()` gives it,
+    /// but without building a [`Uri`] for a plain origin-form target: the
+    /// cheapest way to route.
+    ///
+    /// `/a/b` for `/a/b?c`; `/a` for `http://h/a?b` (absolute form) and `/`
+    /// for `http://h`; `*` for `OPTIONS *`; empty for `CONNECT h:443`
+    /// (authority form). A fragment is dropped, and percent-encoding is
+    /// left as sent.
     pub fn path(&self) -> &str {
         self.head.parts().path()
     }
@@ -94,9 +101,10 @@ impl Request {
     /// The header fields (names lowercased): names in the order first
     /// received, each name's values in the order received.
     ///
-    /// The map is built on the first call (until then the fields are only
-    /// located in the received bytes), so a handler that never asks does
-    /// not pay for it; later calls return the same map.
+    /// Until a handler asks, the fields are only located in the received
+    /// bytes: the map is built on the first call, or while parsing on a
+    /// connection whose handlers ask for it, so a connection whose handlers
+    /// never ask does not pay for it. Later calls return the same map.
     pub fn headers(&self) -> &HeaderMap {
         self.head.parts().headers()
     }
@@ -127,8 +135,9 @@ impl Request {
         self.body
     }
 
-    /// The head and the body, apart. Builds the header map if
-    /// [`headers`](Self::headers) did not.
+    /// The head and the body, apart. Builds the `Uri` and the header map
+    /// if they were not yet. The head's memory is not reused for the
+    /// connection's next request, as it is when a `Request` is dropped.
     pub fn into_parts(self) -> (http::request::Parts, Body) {
         let Request { mut head, body, .. } = self;
         let parts = head.parts.take().expect(PARTS);

@@ -6,9 +6,9 @@
 //! parser checks such a target against [`PLAIN`], a byte class narrower
 //! than what `http` accepts in a path and a query, and keeps only where it
 //! lies in the head: [`path`](Target::path) reads it from there. The `Uri`
-//! cannot fail to build later (a test below checks that agreement), and is
-//! built as the header map is (see `fields`): while parsing on a
-//! connection whose last handler asked for one, else on first access.
+//! cannot fail to build later (a test below checks that agreement, byte
+//! by byte), and is built when [`Demand`] says, as the header map is: while
+//! parsing on a connection whose handlers ask for it, else on first access.
 //!
 //! Any other target (absolute-form, authority-form, `*`, a fragment, bytes
 //! outside the class, or longer than `http` allows) is parsed into a `Uri`
@@ -17,33 +17,34 @@
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::Uri;
 
+use crate::demand::Demand;
 use crate::head::usize_range;
 
-/// The longest target kept unparsed: `http`'s own limit for a `Uri`.
-const MAX_PLAIN_LEN: usize = u16::MAX as usize - 1;
+/// The longest target `http` takes as a `Uri`.
+pub(crate) const MAX_LEN: usize = u16::MAX as usize - 1;
+
+/// The longest target kept unparsed: all `http` takes.
+const MAX_PLAIN_LEN: usize = MAX_LEN;
 
 /// Where the target lies in its head, and its `Uri` once built. Reused
 /// from request to request on a connection ([`clear`](Self::clear)).
 #[derive(Debug, Default)]
 pub(crate) struct Target {
-    /// Where a plain target is in the head.
+    /// Where the target is in the head.
     place: Range<u32>,
-    /// Where its path ends: at the `?`, or at the end.
+    /// Where a plain target's path ends: at the `?`, or at the end.
     path_end: u32,
     /// The `Uri` built while parsing: every target that is not plain, and
-    /// plain ones when the previous handler asked for a `Uri`.
+    /// plain ones when the connection's handlers ask for a `Uri`.
     parsed: Option<Uri>,
-    /// Build the `Uri` of a plain target while parsing.
-    eager: bool,
-    /// A plain target's `Uri`, built on first access when not `eager`.
+    /// Whether the connection's handlers ask for the `Uri`.
+    demand: Demand,
+    /// A plain target's `Uri`, built on first access when not eager.
     lazy: OnceLock<Uri>,
-    /// The handler asked for the `Uri`.
-    asked: AtomicBool,
 }
 
 /// A target `http` refuses.
@@ -53,20 +54,20 @@ pub(crate) struct InvalidTarget;
 impl Target {
     /// Checks the target at `place` in `head` and records it (into a new
     /// or [cleared](Self::clear) `Target`). A plain origin-form target is
-    /// only located, unless the connection's last handler asked for a
-    /// `Uri`; any other is parsed now.
+    /// only located, unless the connection's handlers ask for a `Uri`; any
+    /// other is parsed now.
     pub(crate) fn parse(&mut self, head: &Bytes, place: Range<u32>) -> Result<(), InvalidTarget> {
-        let target = &head[usize_range(&place)];
+        self.place = place;
+        let target = &head[usize_range(&self.place)];
         let Some(path_len) = plain_path_len(target) else {
-            let uri = Uri::from_maybe_shared(head.slice(usize_range(&place)))
+            let uri = Uri::from_maybe_shared(head.slice(usize_range(&self.place)))
                 .map_err(|_| InvalidTarget)?;
             self.parsed = Some(uri);
             return Ok(());
         };
         // At most `MAX_PLAIN_LEN`: fits.
-        self.path_end = place.start + path_len as u32;
-        self.place = place;
-        if self.eager {
+        self.path_end = self.place.start + path_len as u32;
+        if self.demand.is_eager() {
             self.parsed = Some(self.build(head));
         }
         Ok(())
@@ -83,7 +84,7 @@ impl Target {
     /// The target as a `Uri`, built now if the parser did not. `head` must
     /// be the head given to [`parse`](Self::parse).
     pub(crate) fn uri(&self, head: &Bytes) -> &Uri {
-        self.asked.store(true, Ordering::Relaxed);
+        self.demand.note_ask();
         match &self.parsed {
             Some(uri) => uri,
             None => self.lazy.get_or_init(|| self.build(head)),
@@ -100,12 +101,24 @@ impl Target {
             .unwrap_or("/")
     }
 
-    /// The target as text, without building a `Uri` (for `Debug`).
-    pub(crate) fn as_received<'a>(&'a self, head: &'a [u8]) -> Cow<'a, str> {
-        match &self.parsed {
-            Some(uri) => Cow::Owned(uri.to_string()),
-            None => String::from_utf8_lossy(&head[usize_range(&self.place)]),
+    /// Whether the `Uri` was built (while parsing or since).
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.parsed.is_some() || self.lazy.get().is_some()
+    }
+
+    /// A copy of the `Uri`, built apart if it was not: for the server's
+    /// own use (an access log), which must not count as the handler asking.
+    pub(crate) fn uri_copy(&self, head: &Bytes) -> Uri {
+        match self.parsed.as_ref().or_else(|| self.lazy.get()) {
+            Some(uri) => uri.clone(),
+            None => self.build(head),
         }
+    }
+
+    /// The target as received, as text (for `Debug`).
+    pub(crate) fn as_received<'a>(&self, head: &'a [u8]) -> Cow<'a, str> {
+        String::from_utf8_lossy(&head[usize_range(&self.place)])
     }
 
     /// Takes the `Uri` out, building it if it was not.
@@ -117,10 +130,10 @@ impl Target {
     }
 
     /// Forgets the target (and any `Uri`, which shares the head's bytes),
-    /// and decides whether the next plain target's `Uri` is built while
-    /// parsing: only if this one's was asked for.
+    /// and lets [`Demand`] decide whether the next plain target's `Uri` is
+    /// built while parsing.
     pub(crate) fn clear(&mut self) {
-        self.eager = std::mem::take(self.asked.get_mut());
+        self.demand.next_request();
         self.parsed = None;
         self.lazy = OnceLock::new();
         self.place = 0..0;
@@ -171,8 +184,6 @@ static PLAIN: [bool; 256] = {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
 
     /// Parses `target` as the head parser does: as a slice of a head.
@@ -233,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_uri_asked_for_makes_the_next_one_eager_and_one_not_asked_for_lazy() {
+    fn a_uri_asked_for_is_built_while_parsing_until_handlers_stop_asking() {
         let mut target = Target::default();
         let head = parse_into(&mut target, "/one?1").unwrap();
         assert!(target.parsed.is_none());
@@ -252,15 +263,20 @@ mod tests {
             ("/two", "/two")
         );
 
-        target.clear();
-        let head = parse_into(&mut target, "/three?3").unwrap();
-        assert_eq!(target.path(&head), "/three", "asked for the path only");
-        target.clear();
-        let head = parse_into(&mut target, "/four?4").unwrap();
-        assert!(
-            target.parsed.is_none() && target.lazy.get().is_none(),
-            "lazy again"
-        );
+        // Handlers stop asking (the path is not the `Uri`): a few more
+        // targets are parsed eagerly (see `Demand`), then lazily again.
+        let mut without_ask = 0;
+        let head = loop {
+            target.clear();
+            let head = parse_into(&mut target, "/four?4").unwrap();
+            assert_eq!(target.path(&head), "/four");
+            if target.parsed.is_none() {
+                break head;
+            }
+            without_ask += 1;
+        };
+        assert_eq!(without_ask, 8);
+        assert!(target.lazy.get().is_none(), "lazy again");
         assert_eq!(
             (target.path(&head), target.uri(&head).query()),
             ("/four", Some("4"))
@@ -273,19 +289,40 @@ mod tests {
         );
     }
 
-    proptest! {
-        /// Every plain target is a `Uri` to `http`, with the same path and
-        /// query as ours.
-        #[test]
-        fn http_accepts_every_plain_target(
-            target in "/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,24}(\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,24})?"
-        ) {
-            let (head, parsed) = parse(&target).unwrap();
-            prop_assert!(parsed.parsed.is_none());
-            let ours = parsed.path(&head).to_owned();
-            let uri = Uri::try_from(target.as_str()).unwrap();
-            prop_assert_eq!(&ours, uri.path());
-            prop_assert_eq!(parsed.uri(&head), &uri);
+    /// Every byte in a path and in a query, and targets at `http`'s length
+    /// limit: a target `plain_path_len` takes is one `http` accepts, with
+    /// the same path; any other is parsed at once (and refused if `http`
+    /// refuses it).
+    #[test]
+    fn plain_targets_are_exactly_what_plain_admits_and_http_accepts() {
+        for byte in 0..=u8::MAX {
+            for (before, after) in [("/a", "b"), ("/a?", "b"), ("/a?b", "")] {
+                let mut target = before.as_bytes().to_vec();
+                target.push(byte);
+                target.extend_from_slice(after.as_bytes());
+                let plain = plain_path_len(&target).is_some();
+                assert_eq!(plain, PLAIN[usize::from(byte)], "{target:?}");
+                let head = Bytes::from([b"GET ", &target[..], b" HTTP/1.1\r\n\r\n"].concat());
+                let place = 4..4 + target.len() as u32;
+                let mut parsed = Target::default();
+                let http = Uri::from_maybe_shared(head.slice(usize_range(&place)));
+                match parsed.parse(&head, place) {
+                    Ok(()) if plain => {
+                        assert!(parsed.parsed.is_none(), "{target:?}");
+                        let http = http.expect("http accepts a plain target");
+                        assert_eq!(parsed.path(&head), http.path(), "{target:?}");
+                        assert_eq!(parsed.uri(&head), &http);
+                    }
+                    Ok(()) => assert_eq!(parsed.parsed.as_ref(), http.as_ref().ok()),
+                    Err(InvalidTarget) => assert!(!plain && http.is_err(), "{target:?}"),
+                }
+            }
         }
+        let longest = format!("/{}", "a".repeat(MAX_PLAIN_LEN - 1));
+        let (head, parsed) = parse(&longest).unwrap();
+        assert!(parsed.parsed.is_none());
+        assert_eq!(parsed.uri(&head).path().len(), MAX_PLAIN_LEN);
+        let longer = format!("/{}", "a".repeat(MAX_PLAIN_LEN));
+        assert!(parse(&longer).is_err(), "longer than http takes: 400");
     }
 }
