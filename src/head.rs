@@ -366,8 +366,9 @@ fn parse_complete<'b>(
 const RECYCLE_MAX_FIELDS: usize = 32;
 
 /// Empties a finished request's head for the next request on the
-/// connection, keeping its allocations (the box and the field list):
-/// `None` when its field list grew too large to keep. Nothing of the old
+/// connection, keeping its allocations (the box, the field list and the
+/// header map's tables): `None` when its field list grew too large to
+/// keep. What its handler asked for (see `demand`) carries over. Nothing of the old
 /// request stays referenced (its fields share the read buffer's memory).
 pub(crate) fn recycle(mut parts: Box<Parts>) -> Option<Box<Parts>> {
     if parts.fields.capacity() > RECYCLE_MAX_FIELDS {
