@@ -141,11 +141,7 @@ impl Fields {
         if self.demand.is_eager() {
             return &self.built;
         }
-        self.lazy.get_or_init(|| {
-            let mut map = HeaderMap::new();
-            append_all(&self.spans, &mut map, head);
-            map
-        })
+        self.lazy.get_or_init(|| self.new_map(head))
     }
 
     /// The map, built if it was not yet.
@@ -153,11 +149,14 @@ impl Fields {
         if self.demand.is_eager() {
             return self.built;
         }
-        self.lazy.take().unwrap_or_else(|| {
-            let mut map = HeaderMap::new();
-            append_all(&self.spans, &mut map, head);
-            map
-        })
+        self.lazy.take().unwrap_or_else(|| self.new_map(head))
+    }
+
+    /// The map in new tables (the lazy way).
+    fn new_map(&self, head: &Bytes) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        append_all(&self.spans, &mut map, head);
+        map
     }
 
     /// Forgets the fields, keeping the allocations, and lets [`Demand`]

@@ -221,6 +221,7 @@ mod tests {
     fn other_targets_are_parsed_at_once() {
         for (target, path) in [
             ("http://example.com/a?b", "/a"),
+            ("http://example.com", "/"),
             ("example.com:443", ""),
             ("*", "*"),
             ("/a#frag", "/a"),
