@@ -539,12 +539,15 @@ impl<H: Handler> Conn<H> {
             // says `connection: close`.
             self.writer.set_close();
         }
-        // Hold this response back while the next pipelined request is
-        // already here, up to one output buffer of held-back bytes.
+        // Hold this response back while bytes of the next pipelined
+        // request are already here, up to one output buffer of held-back
+        // bytes: it goes out with the next one's. Should that head be
+        // incomplete, `read_head` sends what is held back before it waits
+        // on the socket, so nothing waits on the client.
         let defer = !self.writer.must_close()
             && self.body.decoder.is_done()
             && self.writer.unsent_len() < config.write_buffer_bytes
-            && self.next_head_is_complete();
+            && !self.body.buf.is_empty();
         if let Err(err) = self.writer.finish(shared, defer).await {
             if !self.writer.is_committed() && !err.is_client_gone() {
                 // The head could not be framed (a Content-Length below the
@@ -635,14 +638,6 @@ impl<H: Handler> Conn<H> {
             // level-checked), but serving them now is cheaper.
             && !self.shared.transport.may_hold_unannounced_bytes()
             && self.server.parking.is_some()
-    }
-
-    /// True when the next pipelined request's head is already buffered. The
-    /// search is kept for the parse that follows.
-    fn next_head_is_complete(&mut self) -> bool {
-        let limits = self.limits();
-        head::find_end(&mut self.body.buf, &limits, &mut self.head_scan)
-            .is_ok_and(|end| end.is_some())
     }
 
     /// Whether an unread body remainder may be drained to keep the

@@ -103,6 +103,13 @@ impl Fields {
         self.spans.push((name, value));
     }
 
+    /// Forgets the fields pushed since the last [`clear`](Self::clear), for
+    /// a parse abandoned before [`finish`](Self::finish) (the head will be
+    /// parsed again, from its start).
+    pub(crate) fn discard_pushed(&mut self) {
+        self.spans.clear();
+    }
+
     /// Called by the parser once every field is pushed: builds the map now
     /// if the connection's handlers ask for it.
     pub(crate) fn finish(&mut self, head: &Bytes) {

@@ -171,6 +171,13 @@ pub(crate) struct Scan {
     end: Option<usize>,
 }
 
+impl Scan {
+    /// Nothing of the current head was searched yet.
+    fn is_untouched(&self) -> bool {
+        self.scanned == 0 && self.request_line_end.is_none() && self.end.is_none()
+    }
+}
+
 /// Parses one request head from the front of `buf`, continuing the search
 /// recorded in `scan` (which is reset when a head is returned).
 ///
@@ -189,19 +196,65 @@ pub(crate) fn parse(
     scan: &mut Scan,
     spare: &mut Option<Box<Parts>>,
 ) -> Result<Option<Head>, BadRequest> {
+    if scan.is_untouched() {
+        if let Some(parsed) = parse_in_place(buf, limits, spare) {
+            return parsed.map(Some);
+        }
+    }
     let Some(head_len) = find_end(buf, limits, scan)? else {
         return Ok(None);
     };
     *scan = Scan::default();
     let bytes = buf.split_to(head_len).freeze();
-    if limits.max_headers <= STACK_HEADERS {
-        let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
-        parse_complete(&bytes, &mut headers[..limits.max_headers], spare.take())
-    } else {
-        let mut headers = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); limits.max_headers];
-        parse_complete(&bytes, &mut headers, spare.take())
+    let mut parts = spare.take().unwrap_or_default();
+    let Some(tokens) = tokenize(&bytes, limits.max_headers, &mut parts)? else {
+        // The blank line is in `bytes`, so a partial parse means httparse
+        // disagreed about where a line ended: a malformed field.
+        return Err(BadRequest::InvalidHeader);
+    };
+    assemble(bytes, parts, tokens).map(Some)
+}
+
+/// The common case, without searching for the head's end first: a head
+/// that arrived whole, within the limits, every line ending in CRLF, is
+/// tokenized where it lies in `buf` (httparse finds its end) and split off.
+/// Returns `None` for anything else, leaving `buf` and `spare` for the
+/// general path to decide from scratch (a head arriving in pieces is tried
+/// here once, on its first bytes: the general path's scan then takes over).
+///
+/// The general path would find the same end: the CRLF check proves that
+/// the head's only LFs are the ends of its lines (see [`Tokens`]), so its
+/// first blank line is the one httparse stopped at.
+// This and the functions it calls are inlined into `parse`: as separate
+// functions, moving `Tokens` and `Head` between them cost more than the
+// search for the end that this path saves (callgrind, bench/RESULTS.md).
+#[inline(always)]
+fn parse_in_place(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    spare: &mut Option<Box<Parts>>,
+) -> Option<Result<Head, BadRequest>> {
+    // Empty lines before the request line are the general path's to skip.
+    if matches!(buf.first(), None | Some(b'\r' | b'\n')) {
+        return None;
     }
-    .map(Some)
+    let mut parts = spare.take().unwrap_or_default();
+    match tokenize(buf, limits.max_headers, &mut parts) {
+        Ok(Some(tokens))
+            if tokens.crlf_only
+                && tokens.len <= limits.max_head_bytes
+                && tokens.request_line_lf <= limits.max_request_line_bytes =>
+        {
+            let bytes = buf.split_to(tokens.len).freeze();
+            debug_assert!(check_line_endings(&bytes, false).is_ok());
+            Some(assemble(bytes, parts, tokens))
+        }
+        _ => {
+            parts.fields.discard_pushed();
+            *spare = Some(parts);
+            None
+        }
+    }
 }
 
 /// Finds the end of the head at the front of `buf`: the length including
@@ -291,25 +344,63 @@ pub(crate) fn check_line_endings(head: &[u8], lenient: bool) -> Result<(), BadRe
     Ok(())
 }
 
-/// Parses a complete head into `spare` (an earlier request's parts,
-/// emptied by [`recycle`]) or, without one, into new parts.
-fn parse_complete<'b>(
-    bytes: &'b Bytes,
-    headers: &mut [MaybeUninit<httparse::Header<'b>>],
-    spare: Option<Box<Parts>>,
-) -> Result<Head, BadRequest> {
-    let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(bytes, headers) {
-        Ok(httparse::Status::Complete(_)) => {}
-        // The blank line is in `bytes`, so a partial parse means httparse
-        // disagreed about where a line ended: a malformed field.
-        Ok(httparse::Status::Partial) => return Err(BadRequest::InvalidHeader),
-        Err(_) if has_bare_cr(bytes) => return Err(BadRequest::BareCarriageReturn),
-        Err(err) => return Err(classify_httparse_error(err, bytes)),
+/// What httparse found in a complete head at the front of its input: the
+/// head's length and request line, what its fields say, and where its
+/// target lies (the fields' places are pushed into the parts).
+struct Tokens {
+    /// The head's length, its blank line included.
+    len: usize,
+    method: Method,
+    version: Version,
+    target: Range<u32>,
+    facts: FieldFacts,
+    /// Where the request line's LF is (meaningful when `crlf_only`).
+    request_line_lf: usize,
+    /// The head is laid out as RFC 9112 asks, with nothing between its
+    /// parts: `method SP target SP HTTP/1.x CRLF`, then each field line as
+    /// `name ":" OWS value OWS CRLF`, then `CRLF`. Method, target, names
+    /// and values hold no CR or LF (httparse's tokens, checked again by
+    /// `http`'s rules), so every LF in the head ends a line and follows a
+    /// CR. httparse accepts more (bare LFs), which the general path judges.
+    crlf_only: bool,
+}
+
+/// Tokenizes the head at the front of `input` with httparse, pushing its
+/// fields' places into `parts` and checking each field against `http`'s
+/// rules. `Ok(None)` when httparse finds no blank line.
+#[inline(always)]
+fn tokenize(
+    input: &[u8],
+    max_headers: usize,
+    parts: &mut Parts,
+) -> Result<Option<Tokens>, BadRequest> {
+    if max_headers <= STACK_HEADERS {
+        let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+        tokenize_with(input, &mut headers[..max_headers], parts)
+    } else {
+        let mut headers = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); max_headers];
+        tokenize_with(input, &mut headers, parts)
     }
+}
+
+/// [`tokenize`] with room for this many fields.
+#[inline(always)]
+fn tokenize_with<'b>(
+    input: &'b [u8],
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
+    parts: &mut Parts,
+) -> Result<Option<Tokens>, BadRequest> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(input, headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) if has_bare_cr(input) => return Err(BadRequest::BareCarriageReturn),
+        Err(err) => return Err(classify_httparse_error(err, input)),
+    };
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(BadRequest::InvalidRequestLine);
     };
+    let method_place = place(input, method.as_bytes())?;
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| BadRequest::InvalidRequestLine)?;
     let version = if minor == 1 {
@@ -317,18 +408,16 @@ fn parse_complete<'b>(
     } else {
         Version::HTTP_10
     };
-
-    // Recycled parts were emptied by `recycle`.
-    let mut parts = spare.unwrap_or_default();
-    parts
-        .target
-        .parse(bytes, place(bytes, target.as_bytes())?)
-        .map_err(|_| match target.len() {
-            // Within `max_request_line_bytes` (it may exceed 64 KiB), but
-            // longer than a `Uri` can be: 414 all the same.
-            len if len > crate::target::MAX_LEN => BadRequest::RequestLineTooLong,
-            _ => BadRequest::InvalidTarget,
-        })?;
+    let target = place(input, target.as_bytes())?;
+    let line_end = target.end as usize + b" HTTP/1.1\r\n".len();
+    let mut crlf_only = method_place.start == 0
+        && method_place.end + 1 == target.start
+        && input.get(method_place.end as usize) == Some(&b' ')
+        && matches!(
+            input.get(target.end as usize..line_end),
+            Some(b" HTTP/1.1\r\n" | b" HTTP/1.0\r\n")
+        );
+    let mut line_start = line_end;
     let mut facts = FieldFacts::default();
     for field in req.headers.iter() {
         // What `http` asks of a field, checked now: the map may be built
@@ -338,11 +427,64 @@ fn parse_complete<'b>(
             return Err(BadRequest::InvalidHeader);
         }
         facts.observe(name, field.value);
-        parts
-            .fields
-            .push(place(bytes, name)?, place(bytes, field.value)?);
+        let (name, value) = (place(input, name)?, place(input, field.value)?);
+        let separator = input.get(name.end as usize..value.start as usize);
+        crlf_only &= name.start as usize == line_start && separator.is_some_and(is_name_separator);
+        match after_crlf(input, value.end as usize) {
+            Some(next) => line_start = next,
+            None => crlf_only = false,
+        }
+        parts.fields.push(name, value);
     }
-    parts.fields.finish(bytes);
+    crlf_only &= line_start + 2 == len && input.get(line_start..len) == Some(b"\r\n");
+    Ok(Some(Tokens {
+        len,
+        method,
+        version,
+        target,
+        facts,
+        request_line_lf: line_end - 1,
+        crlf_only,
+    }))
+}
+
+/// `":" OWS`: what may lie between a field's name and its value.
+fn is_name_separator(between: &[u8]) -> bool {
+    matches!(between, [b':', rest @ ..] if rest.iter().all(|&b| b == b' ' || b == b'\t'))
+}
+
+/// Where the next line starts when, from `at`, only OWS and a CRLF remain
+/// of this one.
+fn after_crlf(input: &[u8], mut at: usize) -> Option<usize> {
+    while let Some(b' ' | b'\t') = input.get(at) {
+        at += 1;
+    }
+    (input.get(at..at + 2)? == b"\r\n").then_some(at + 2)
+}
+
+/// Completes a tokenized head, now split off the read buffer as `bytes`:
+/// checks its target and framing, and builds the views its connection's
+/// handlers ask for (see `demand`).
+#[inline(always)]
+fn assemble(bytes: Bytes, mut parts: Box<Parts>, tokens: Tokens) -> Result<Head, BadRequest> {
+    let Tokens {
+        method,
+        version,
+        target,
+        facts,
+        ..
+    } = tokens;
+    let target_len = target.len();
+    parts.target.parse(&bytes, target).map_err(|_| {
+        if target_len > crate::target::MAX_LEN {
+            // Within `max_request_line_bytes` (it may exceed 64 KiB), but
+            // longer than a `Uri` can be: 414 all the same.
+            BadRequest::RequestLineTooLong
+        } else {
+            BadRequest::InvalidTarget
+        }
+    })?;
+    parts.fields.finish(&bytes);
 
     let framing = facts.body_framing(version)?;
     facts.check_host(version)?;
@@ -351,7 +493,7 @@ fn parse_complete<'b>(
 
     parts.method = method;
     parts.version = version;
-    parts.head = bytes.clone();
+    parts.head = bytes;
     Ok(Head {
         parts,
         framing,
@@ -1159,5 +1301,213 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(head.parts.headers().len(), 201);
+    }
+
+    #[test]
+    fn whole_crlf_heads_within_the_limits_are_parsed_in_place() {
+        let in_place = |input: &[u8], limits: &Limits| {
+            let mut buf = BytesMut::from(input);
+            let mut spare = None;
+            let parsed = parse_in_place(&mut buf, limits, &mut spare);
+            if parsed.is_none() {
+                assert_eq!(&buf[..], input, "left as it was");
+                assert!(
+                    spare.as_ref().is_none_or(|parts| parts
+                        .fields
+                        .as_received(input)
+                        .next()
+                        .is_none()),
+                    "parts are kept without the abandoned fields"
+                );
+            }
+            parsed.is_some()
+        };
+        let good = b"GET /a?b HTTP/1.1\r\nHost: x\r\nX-A:\t 1 \t\r\nX-B:\r\n\r\nGET /next";
+        assert!(in_place(good, &LIMITS));
+        assert!(in_place(b"OPTIONS * HTTP/1.0\r\n\r\n", &LIMITS));
+        let not_in_place: &[(&str, &[u8], Limits)] = &[
+            ("incomplete", b"GET / HTTP/1.1\r\nHost: x\r\n", LIMITS),
+            (
+                "leading CRLF",
+                b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                LIMITS,
+            ),
+            (
+                "bare LF after the request line",
+                b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+                LIMITS,
+            ),
+            (
+                "bare LF after a field",
+                b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+                LIMITS,
+            ),
+            (
+                "bare LF ending the head",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+                LIMITS,
+            ),
+            (
+                "lenient, but a bare LF",
+                b"GET / HTTP/1.1\nHost: x\n\n",
+                Limits {
+                    lenient_line_endings: true,
+                    ..LIMITS
+                },
+            ),
+            (
+                "request line over the limit",
+                b"GET /abcdef HTTP/1.1\r\nHost: x\r\n\r\n",
+                Limits {
+                    max_request_line_bytes: 20,
+                    ..LIMITS
+                },
+            ),
+            (
+                "head over the limit",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                Limits {
+                    max_head_bytes: 26,
+                    ..LIMITS
+                },
+            ),
+            (
+                "too many fields",
+                b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\n\r\n",
+                Limits {
+                    max_headers: 1,
+                    ..LIMITS
+                },
+            ),
+            (
+                "a bad field",
+                b"GET / HTTP/1.1\r\nHost: x\r\nA B: 1\r\n\r\n",
+                LIMITS,
+            ),
+        ];
+        for (case, input, limits) in not_in_place {
+            assert!(!in_place(input, limits), "{case}");
+        }
+    }
+
+    mod in_place_and_general_paths {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// Heads assembled from pieces that are mostly valid, with the
+        /// mistakes the parser must tell apart: bare LFs and CRs, extra
+        /// spaces, folded lines, bad names, conflicting framing fields.
+        fn head() -> impl Strategy<Value = Vec<u8>> {
+            let eol = || select(vec!["\r\n", "\r\n", "\r\n", "\n", "\r", " \r\n"]);
+            let field = (
+                select(vec![
+                    "Host",
+                    "host",
+                    "Content-Length",
+                    "Transfer-Encoding",
+                    "Connection",
+                    "X-A",
+                    "A B",
+                    "",
+                ]),
+                select(vec![":", ": ", ":\t", " :", ":  "]),
+                select(vec![
+                    "x",
+                    "5",
+                    "chunked",
+                    "close",
+                    "",
+                    "a b",
+                    "v\u{1}",
+                    " folded",
+                    "caf\u{e9}",
+                ]),
+                select(vec!["", " ", "\t"]),
+                eol(),
+            );
+            (
+                select(vec!["", "\r\n", "\n"]),
+                select(vec!["GET", "POST", "G(T", ""]),
+                select(vec![" ", "  "]),
+                select(vec![
+                    "/a",
+                    "/a?b=c",
+                    "http://h/x",
+                    "*",
+                    "/a<b",
+                    "/caf\u{e9}",
+                ]),
+                select(vec![
+                    " HTTP/1.1",
+                    " HTTP/1.0",
+                    " HTTP/2.0",
+                    " HTTP/1.1 ",
+                    "HTTP/1.1",
+                ]),
+                eol(),
+                proptest::collection::vec(field, 0..5),
+                select(vec!["\r\n", "\r\n", "\n", "", "\r"]),
+                select(vec!["", "NEXT", "GET / HTTP/1.1\r\nHost: y\r\n\r\n"]),
+            )
+                .prop_map(
+                    |(lead, method, sp, target, version, line_end, fields, end, rest)| {
+                        let mut head = format!("{lead}{method}{sp}{target}{version}{line_end}");
+                        for (name, separator, value, trailing, eol) in fields {
+                            head.push_str(&format!("{name}{separator}{value}{trailing}{eol}"));
+                        }
+                        head.push_str(end);
+                        head.push_str(rest);
+                        head.into_bytes()
+                    },
+                )
+        }
+
+        fn limits() -> impl Strategy<Value = Limits> {
+            (
+                select(vec![16, 8 * 1024]),
+                select(vec![40, 64 * 1024]),
+                select(vec![2, 100]),
+                any::<bool>(),
+            )
+                .prop_map(|(line, head, fields, lenient)| Limits {
+                    max_request_line_bytes: line,
+                    max_head_bytes: head,
+                    max_headers: fields,
+                    lenient_line_endings: lenient,
+                })
+        }
+
+        /// A parse's result and, when it did not fail, what it left.
+        fn outcome(result: Result<Option<Head>, BadRequest>, buf: &BytesMut) -> String {
+            match result {
+                Ok(head) => format!("{head:?}, left {:?}", &buf[..]),
+                Err(bad) => format!("{bad:?}"),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+
+            /// Whatever the input and limits, parsing in place (a fresh
+            /// scan) ends as the general path does (a scan already begun).
+            #[test]
+            fn both_paths_reach_the_same_outcome(input in head(), limits in limits()) {
+                let mut buf = BytesMut::from(&input[..]);
+                let first_try = parse(&mut buf, &limits, &mut Scan::default(), &mut None);
+                let first_try = outcome(first_try, &buf);
+
+                let mut buf = BytesMut::from(&input[..]);
+                let mut scan = Scan::default();
+                let general = match find_end(&mut buf, &limits, &mut scan) {
+                    Err(bad) => Err(bad),
+                    Ok(_) => {
+                        prop_assert!(!scan.is_untouched() || buf.is_empty());
+                        parse(&mut buf, &limits, &mut scan, &mut None)
+                    }
+                };
+                prop_assert_eq!(first_try, outcome(general, &buf), "{:?}", String::from_utf8_lossy(&input));
+            }
+        }
     }
 }

@@ -135,6 +135,36 @@ async fn pipelined_requests_are_answered_in_order_in_one_write() {
     assert_eq!(read_response(&mut stream, false).await.body, b"/4");
 }
 
+/// A request followed in the same write by the start of the next head:
+/// the first response is held back only until the server finds that head
+/// incomplete, so it arrives while the client still holds the rest. Then
+/// the rest completes the second request; or, when the piece already
+/// breaks the rules (a bare LF), the first response is followed by a 400.
+#[tokio::test]
+async fn a_response_is_not_held_behind_an_incomplete_pipelined_head() {
+    let server = spawn_default(path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut batch = get("/1");
+    batch.extend_from_slice(b"GET /2 HTTP/1.1\r\nHo");
+    send(&mut stream, &batch).await;
+    assert_eq!(read_response(&mut stream, false).await.body, b"/1");
+    send(&mut stream, b"st: t\r\n\r\n").await;
+    assert_eq!(read_response(&mut stream, false).await.body, b"/2");
+
+    let mut stream = connect(server.addr).await;
+    let mut batch = get("/3");
+    batch.extend_from_slice(b"GET /4 HTTP/1.1\nHo");
+    send(&mut stream, &batch).await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "after the 400");
+    let responses = parse_responses(&bytes, &[false, false]);
+    assert_eq!(
+        (responses[0].body.as_slice(), responses[1].status),
+        (&b"/3"[..], 400)
+    );
+    assert_eq!(responses[1].header("connection"), Some("close"));
+}
+
 // ---------------------------------------------------------------- bodies
 
 #[tokio::test]
