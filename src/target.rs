@@ -145,21 +145,29 @@ impl Target {
 /// or `None` if `target` is not plain: `/`, then only [`PLAIN`] bytes, at
 /// most [`MAX_PLAIN_LEN`] in all.
 fn plain_path_len(target: &[u8]) -> Option<usize> {
-    if target.first() != Some(&b'/')
-        || target.len() > MAX_PLAIN_LEN
-        || !target.iter().all(|&b| PLAIN[usize::from(b)])
-    {
+    if target.first() != Some(&b'/') || target.len() > MAX_PLAIN_LEN {
         return None;
     }
-    // A linear search: targets are short, and memchr's set-up costs more
-    // than it saves on them.
-    Some(
-        target
-            .iter()
-            .position(|&b| b == b'?')
-            .unwrap_or(target.len()),
-    )
+    // One pass up to the first byte that is not plain in a path: the end
+    // (no query), or a `?`, or a byte that makes the target not plain.
+    let path_len = target
+        .iter()
+        .position(|&b| !PLAIN_IN_PATH[usize::from(b)])
+        .unwrap_or(target.len());
+    let query_is_plain = match target.get(path_len..) {
+        Some([b'?', query @ ..]) => query.iter().all(|&b| PLAIN[usize::from(b)]),
+        Some(rest) => rest.is_empty(),
+        None => false,
+    };
+    query_is_plain.then_some(path_len)
 }
+
+/// [`PLAIN`] without `?`, which ends a path.
+static PLAIN_IN_PATH: [bool; 256] = {
+    let mut table = PLAIN;
+    table[b'?' as usize] = false;
+    table
+};
 
 /// The bytes that may appear as is in a plain path or query: RFC 3986's
 /// unreserved characters, sub-delimiters, `:`, `@`, `%` (percent-encoding
