@@ -12,14 +12,15 @@
 //! a few hundred bytes.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use crate::config::{Config, OnFin, OnHangup};
 use crate::disconnect::Signal;
 use crate::outcome::Metrics;
+use crate::sys::AtomicBox;
 use crate::transport::Transport;
 
 /// Connection state shared with the current exchange's handler.
@@ -32,11 +33,11 @@ pub(crate) struct Shared {
     /// written.
     pub metrics: Metrics,
     pub signal: Signal,
-    pub writer_slot: Slot<Box<crate::response::WriterState>>,
-    pub body_slot: Slot<Box<crate::body::BodyState>>,
+    pub writer_slot: Slot<crate::response::WriterState>,
+    pub body_slot: Slot<crate::body::BodyState>,
     /// The last finished request's head, emptied, for the next request to
     /// parse into without allocating (see `head::recycle`).
-    spare_parts: Mutex<Option<Box<crate::head::Parts>>>,
+    spare_parts: AtomicBox<crate::head::Parts>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
     /// The hang-up policies in force for the current exchange: the
@@ -86,7 +87,7 @@ impl Shared {
             signal: Signal::default(),
             writer_slot: Slot::default(),
             body_slot: Slot::default(),
-            spare_parts: Mutex::new(None),
+            spare_parts: AtomicBox::default(),
             expect: AtomicU8::new(Expect::Nothing as u8),
             on_fin: AtomicU8::new(config.on_fin.to_u8()),
             on_hangup: AtomicU8::new(config.on_hangup.to_u8()),
@@ -98,16 +99,12 @@ impl Shared {
     /// Keeps a finished request's head for the next request (dropped if
     /// too large to keep).
     pub(crate) fn recycle_parts(&self, parts: Box<crate::head::Parts>) {
-        let parts = crate::head::recycle(parts);
-        *self.spare_parts.lock().unwrap_or_else(|p| p.into_inner()) = parts;
+        drop(self.spare_parts.swap(crate::head::recycle(parts)));
     }
 
     /// The head kept by [`recycle_parts`](Self::recycle_parts), if any.
     pub(crate) fn take_spare_parts(&self) -> Option<Box<crate::head::Parts>> {
-        self.spare_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        self.spare_parts.take()
     }
 
     /// Starts an exchange: the server's hang-up policies, no interim bytes.
@@ -164,17 +161,19 @@ impl Shared {
     }
 }
 
-/// A value lent to the handler, handed back when the borrower is dropped.
+/// A boxed value lent to the handler, handed back when the borrower is
+/// dropped: an atomic swap each way (see [`AtomicBox`]), and a wake-up for
+/// a connection that waits.
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
-    value: Mutex<Option<T>>,
+    value: AtomicBox<T>,
     returned: Notify,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
         Slot {
-            value: Mutex::new(None),
+            value: AtomicBox::default(),
             returned: Notify::new(),
         }
     }
@@ -182,16 +181,17 @@ impl<T> Default for Slot<T> {
 
 impl<T> Slot<T> {
     /// Hands the value back (called from the borrower's `Drop`).
-    pub(crate) fn put(&self, value: T) {
-        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+    pub(crate) fn put(&self, value: Box<T>) {
+        let previous = self.value.swap(Some(value));
+        debug_assert!(previous.is_none(), "a slot is filled once per loan");
         self.returned.notify_one();
     }
 
     /// Waits until the value is back. `notify_one` stores a permit, so a
     /// `put` between the check and the wait is not missed.
-    pub(crate) async fn take(&self) -> T {
+    pub(crate) async fn take(&self) -> Box<T> {
         loop {
-            if let Some(value) = self.value.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(value) = self.value.take() {
                 return value;
             }
             self.returned.notified().await;

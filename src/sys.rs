@@ -1,12 +1,15 @@
 //! The crate's only `unsafe` code: two raw socket calls, one clock read,
-//! one reactor registration that safe APIs do not offer, and a string view
-//! of ASCII bytes without UTF-8 validation. Everything here is small enough
-//! to check by eye.
+//! one reactor registration that safe APIs do not offer, a string view of
+//! ASCII bytes without UTF-8 validation, and a box handed between threads
+//! by one atomic swap. Everything here is small enough to check by eye.
 
 #![allow(unsafe_code)]
 
 use std::io;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -167,6 +170,70 @@ impl EpollSet {
     }
 }
 
+/// At most one `Box<T>`, put in and taken out by any thread with one
+/// atomic swap: what a `Mutex<Option<Box<T>>>` does for a value handed
+/// from one owner to the next, at half the atomic operations (a lock and
+/// an unlock are two).
+pub(crate) struct AtomicBox<T> {
+    /// Null, or a pointer from `Box::into_raw` that this cell owns.
+    ptr: AtomicPtr<T>,
+    /// Owns a `T` (drop check).
+    _owns: PhantomData<Box<T>>,
+}
+
+// SAFETY: the cell owns its `T` as a `Box<T>` would, so it may move to
+// another thread when `T` may.
+unsafe impl<T: Send> Send for AtomicBox<T> {}
+// SAFETY: through a shared reference, a `T` can only be moved in or out
+// whole by an atomic swap (never borrowed in place), as with
+// `Mutex<Option<Box<T>>>`, which is `Sync` when `T: Send`.
+unsafe impl<T: Send> Sync for AtomicBox<T> {}
+
+impl<T> Default for AtomicBox<T> {
+    fn default() -> Self {
+        AtomicBox {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> AtomicBox<T> {
+    /// Puts `value` in (or empties the cell, with `None`); returns what was
+    /// in it.
+    pub(crate) fn swap(&self, value: Option<Box<T>>) -> Option<Box<T>> {
+        let new = value.map_or(ptr::null_mut(), Box::into_raw);
+        // Release: the `T` written before the swap is seen by the thread
+        // that takes it out; Acquire: and the other way round.
+        let old = self.ptr.swap(new, Ordering::AcqRel);
+        if old.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer in `ptr` came from `Box::into_raw`
+        // (just above, in an earlier call) and is owned by the cell; the
+        // swap took it out atomically, so this call alone now owns it.
+        Some(unsafe { Box::from_raw(old) })
+    }
+
+    /// Takes the value out, leaving the cell empty.
+    pub(crate) fn take(&self) -> Option<Box<T>> {
+        self.swap(None)
+    }
+}
+
+impl<T> Drop for AtomicBox<T> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+impl<T> std::fmt::Debug for AtomicBox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let full = !self.ptr.load(Ordering::Relaxed).is_null();
+        f.debug_struct("AtomicBox").field("full", &full).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -175,5 +242,63 @@ mod tests {
         assert_eq!(super::ascii_str(b""), Some(""));
         assert_eq!(super::ascii_str("/caf\u{e9}".as_bytes()), None);
         assert_eq!(super::ascii_str(b"/\xff"), None);
+    }
+
+    /// Counts its drops, to see that every value put in is dropped once.
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn an_atomic_box_hands_each_value_to_one_taker_and_drops_what_is_left() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let drops = Arc::new(AtomicUsize::new(0));
+        let cell = Arc::new(super::AtomicBox::default());
+        assert!(cell.take().is_none());
+        assert!(
+            cell.swap(Some(Box::new((1, Counted(drops.clone())))))
+                .is_none()
+        );
+        let replaced = cell.swap(Some(Box::new((2, Counted(drops.clone())))));
+        assert_eq!(replaced.as_ref().map(|b| b.0), Some(1));
+        drop(replaced);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+
+        // Two threads take turns: each value reaches exactly one of them.
+        let taken: Vec<_> = std::thread::scope(|scope| {
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let cell = cell.clone();
+                    scope.spawn(move || {
+                        let mut got = Vec::new();
+                        for _ in 0..10_000 {
+                            if let Some(value) = cell.take() {
+                                got.push(value.0);
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            for i in 3..1_000 {
+                drop(cell.swap(Some(Box::new((i, Counted(drops.clone()))))));
+            }
+            takers.into_iter().flat_map(|t| t.join().unwrap()).collect()
+        });
+        let mut unique = taken.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), taken.len(), "a value was taken twice");
+        let left = cell.take().map(|value| value.0);
+        drop(cell);
+        let seen = taken.len() + usize::from(left.is_some());
+        assert!(seen <= 999);
+        // Every value is dropped once: taken, replaced, left or still in the cell.
+        assert_eq!(drops.load(Ordering::Relaxed), 999);
     }
 }
