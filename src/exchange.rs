@@ -13,7 +13,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -162,11 +162,14 @@ impl Shared {
 }
 
 /// A boxed value lent to the handler, handed back when the borrower is
-/// dropped: an atomic swap each way (see [`AtomicBox`]), and a wake-up for
-/// a connection that waits.
+/// dropped: an atomic swap each way (see [`AtomicBox`]). The borrower wakes
+/// the connection only if it is waiting: usually the handler has dropped
+/// the borrower before the connection looks, and no wake-up is needed.
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     value: AtomicBox<T>,
+    /// The connection found the slot empty and waits on `returned`.
+    waiting: AtomicBool,
     returned: Notify,
 }
 
@@ -174,6 +177,7 @@ impl<T> Default for Slot<T> {
     fn default() -> Self {
         Slot {
             value: AtomicBox::default(),
+            waiting: AtomicBool::new(false),
             returned: Notify::new(),
         }
     }
@@ -184,17 +188,33 @@ impl<T> Slot<T> {
     pub(crate) fn put(&self, value: Box<T>) {
         let previous = self.value.swap(Some(value));
         debug_assert!(previous.is_none(), "a slot is filled once per loan");
-        self.returned.notify_one();
+        // Sequentially consistent with the swaps and with `take`'s store: if
+        // `take` found the slot empty, either its second look finds the
+        // value or this load sees `waiting` (and wakes it).
+        if self.waiting.load(Ordering::SeqCst) {
+            self.returned.notify_one();
+        }
     }
 
     /// Waits until the value is back. `notify_one` stores a permit, so a
-    /// `put` between the check and the wait is not missed.
+    /// wake-up between the second look and the wait is not missed; a
+    /// stale permit only costs one more look.
     pub(crate) async fn take(&self) -> Box<T> {
         loop {
             if let Some(value) = self.value.take() {
                 return value;
             }
-            self.returned.notified().await;
+            self.waiting.store(true, Ordering::SeqCst);
+            let value = self.value.take();
+            if value.is_none() {
+                self.returned.notified().await;
+            }
+            // Only this side writes `waiting`: a borrower that reads a
+            // stale `true` wakes nobody in particular, harmlessly.
+            self.waiting.store(false, Ordering::Relaxed);
+            if let Some(value) = value {
+                return value;
+            }
         }
     }
 }
@@ -237,5 +257,32 @@ impl<T> Deref for Home<T> {
 impl<T> DerefMut for Home<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0.as_deref_mut().expect(LENT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_slot_returns_a_value_put_before_or_while_it_is_awaited() {
+        let slot = Arc::new(Slot::<u32>::default());
+        slot.put(Box::new(1));
+        assert_eq!(*slot.take().await, 1, "put before the take");
+        for value in 2..6 {
+            let putter = {
+                let slot = slot.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(5));
+                    slot.put(Box::new(value));
+                })
+            };
+            let taken = tokio::time::timeout(Duration::from_secs(5), slot.take())
+                .await
+                .expect("the waiting taker is woken");
+            assert_eq!(*taken, value);
+            putter.join().unwrap();
+        }
     }
 }

@@ -203,9 +203,10 @@ impl<T> AtomicBox<T> {
     /// in it.
     pub(crate) fn swap(&self, value: Option<Box<T>>) -> Option<Box<T>> {
         let new = value.map_or(ptr::null_mut(), Box::into_raw);
-        // Release: the `T` written before the swap is seen by the thread
-        // that takes it out; Acquire: and the other way round.
-        let old = self.ptr.swap(new, Ordering::AcqRel);
+        // Release and Acquire: the `T` written before the swap is seen by
+        // the thread that takes it out. Sequentially consistent, so that a
+        // caller can order it with its own flags (`exchange::Slot`).
+        let old = self.ptr.swap(new, Ordering::SeqCst);
         if old.is_null() {
             return None;
         }

@@ -135,6 +135,31 @@ async fn pipelined_requests_are_answered_in_order_in_one_write() {
     assert_eq!(read_response(&mut stream, false).await.body, b"/4");
 }
 
+/// A handler that returns while a task it spawned still holds the response
+/// writer: the connection waits for the writer to come back, then finishes
+/// the response, and serves the next request.
+#[tokio::test]
+async fn a_response_finished_by_a_spawned_task_after_the_handler_returned() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        let path = req.path().to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = res.write_all(path.as_bytes()).await;
+        });
+        Ok(())
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    for path in ["/late", "/later"] {
+        send(&mut stream, &get(path)).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, path.as_bytes())
+        );
+    }
+}
+
 /// A request followed in the same write by the start of the next head:
 /// the first response is held back only until the server finds that head
 /// incomplete, so it arrives while the client still holds the rest. Then
