@@ -437,7 +437,9 @@ impl<H: Handler> Conn<H> {
     /// whether the connection may serve another request.
     async fn exchange(&mut self, head: Head) -> bool {
         self.server.metrics.request_started();
-        let shared = self.shared.clone();
+        // Borrowed, not cloned: an `Arc` clone is a locked instruction, and
+        // the borrows below touch other fields only.
+        let shared = &self.shared;
         let config = &shared.config;
         let started = self.head_read_at;
         let origin = self.writer.acked_origin();
@@ -459,7 +461,7 @@ impl<H: Handler> Conn<H> {
         });
         let expect_continue = head.expect_continue && head.framing != BodyFraming::Empty;
         // A `100 Continue` must not overtake held-back responses.
-        let ready = !expect_continue || self.writer.flush_unsent(&shared).await.is_ok();
+        let ready = !expect_continue || self.writer.flush_unsent(shared).await.is_ok();
         let keep_alive = ready && {
             shared.set_expect(if expect_continue {
                 Expect::Pending
@@ -482,7 +484,7 @@ impl<H: Handler> Conn<H> {
             if self.spare_parts.is_none() {
                 self.spare_parts = shared.take_spare_parts();
             }
-            self.after_handler(handled, &shared).await
+            self.after_handler(handled).await
         };
         if let Some(current) = self.current.take() {
             self.conclude(current);
@@ -492,7 +494,8 @@ impl<H: Handler> Conn<H> {
 
     /// Finishes the response the handler left, then drains what it left
     /// unread. Returns whether the connection may serve another request.
-    async fn after_handler(&mut self, handled: Handled, shared: &Shared) -> bool {
+    async fn after_handler(&mut self, handled: Handled) -> bool {
+        let shared = &self.shared;
         let config = &shared.config;
         if self.body.is_failed() {
             self.writer.set_close();
