@@ -113,7 +113,7 @@ pub mod __private {
     pub fn encode_response_head(headers: &http::HeaderMap, body_len: u64, out: &mut Vec<u8>) {
         use crate::response::encode::{Framing, Persistence, end_head, start_head};
         out.clear();
-        let fields = start_head(out, http::StatusCode::OK, headers);
+        let fields = start_head(out, http::StatusCode::OK, headers.iter());
         end_head(
             out,
             &fields,

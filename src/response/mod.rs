@@ -27,6 +27,7 @@
 //! finished response may wait for the next one (pipelining).
 
 pub(crate) mod encode;
+mod fields;
 
 use std::future::poll_fn;
 use std::io::IoSlice;
@@ -39,6 +40,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use crate::error::{Counters, Detection, Error, Hangup, HangupCause, Phase, Result};
 use crate::exchange::{Expect, Home, Shared};
 use encode::{CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHUNK, Persistence};
+use fields::ResponseFields;
 
 /// Writes the response to one request: status, headers, then body bytes.
 ///
@@ -100,7 +102,7 @@ pub(crate) struct WriterState {
     /// This response's body bytes, not yet framed.
     body: Vec<u8>,
     status: StatusCode,
-    headers: HeaderMap,
+    headers: ResponseFields,
     commit: Commit,
     request: RequestFacts,
     /// Body bytes accepted from the handler.
@@ -285,7 +287,7 @@ impl WriterState {
                 if self.declared_stale {
                     self.declared = self
                         .headers
-                        .get(CONTENT_LENGTH)
+                        .get(&CONTENT_LENGTH)
                         .and_then(|v| encode::parse_content_length(v.as_bytes()));
                     self.declared_stale = false;
                 }
@@ -313,7 +315,7 @@ impl WriterState {
         // the connection idles), rather than growing it field by field.
         self.out.reserve(TYPICAL_HEAD_BYTES);
         let head_start = self.out.len();
-        let fields = encode::start_head(&mut self.out, self.status, &self.headers);
+        let fields = encode::start_head(&mut self.out, self.status, self.headers.iter());
         if let Some(declared) = fields.content_length {
             if !self.request.is_head && self.body_allowed() && self.buffered > declared {
                 self.out.truncate(head_start);
@@ -679,11 +681,17 @@ impl ResponseWriter {
     /// `Connection`; a `Transfer-Encoding` set here is ignored, a
     /// `Content-Length` is honoured (see [`write`](Self::write)), and
     /// `Connection: close` closes the connection after the response.
+    ///
+    /// Fields set only with [`insert_header`](Self::insert_header) are
+    /// kept in a short list rather than a map (cheaper to fill and to
+    /// clear); reading them here builds a map of them, kept until the next
+    /// change.
     pub fn headers(&self) -> &HeaderMap {
-        &self.state.headers
+        self.state.headers.map()
     }
 
-    /// Mutable access to the header fields.
+    /// Mutable access to the header fields. From the first call on, this
+    /// response's fields live in the map (see [`headers`](Self::headers)).
     ///
     /// # Errors
     ///
@@ -693,10 +701,11 @@ impl ResponseWriter {
             return Err(Error::HeadCommitted);
         }
         self.state.declared_stale = true;
-        Ok(&mut self.state.headers)
+        Ok(self.state.headers.map_mut())
     }
 
-    /// Sets one header field, replacing earlier values.
+    /// Sets one header field, replacing earlier values: the cheap way to set
+    /// fields (no hashing while the handler never asks for the map).
     ///
     /// # Errors
     ///

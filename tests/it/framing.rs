@@ -216,3 +216,60 @@ async fn a_bodiless_status_is_refused_after_body_bytes_were_written() {
         (200, &b"abc"[..])
     );
 }
+
+/// Fields set one by one, read back, then changed through the map: the
+/// response carries what a `HeaderMap` given the same calls would hold, in
+/// its order; each next response on the connection starts with none.
+#[tokio::test]
+async fn response_fields_set_one_by_one_and_through_the_map_are_sent_in_order() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        let x_a = header::HeaderName::from_static("x-a");
+        match req.path() {
+            "/second" => {
+                res.insert_header(x_a, HeaderValue::from_static("only"))?;
+                return res.write_all(b"2").await;
+            }
+            "/third" => return res.write_all(b"3").await,
+            _ => {}
+        }
+        res.insert_header(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))?;
+        res.insert_header(x_a.clone(), HeaderValue::from_static("1"))?;
+        assert_eq!(res.headers()[&header::CONTENT_TYPE], "text/html");
+        res.insert_header(x_a.clone(), HeaderValue::from_static("2"))?;
+        assert_eq!(res.headers()[&x_a], "2", "a read sees the latest value");
+        let map = res.headers_mut()?;
+        map.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        map.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        res.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
+        res.write_all(b"1").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/first")).await;
+    let first = read_response(&mut stream, false).await;
+    let handler_fields: Vec<(&str, &str)> = first
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .filter(|(n, _)| !["date", "content-length"].contains(n))
+        .collect();
+    assert_eq!(
+        handler_fields,
+        [
+            ("content-type", "text/html"),
+            ("x-a", "2"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("cache-control", "no-store"),
+        ]
+    );
+    send(&mut stream, &get("/second")).await;
+    let second = read_response(&mut stream, false).await;
+    let names: Vec<&str> = second.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["x-a", "date", "content-length"]);
+    assert_eq!(second.header("x-a"), Some("only"));
+    send(&mut stream, &get("/third")).await;
+    let third = read_response(&mut stream, false).await;
+    let names: Vec<&str> = third.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["date", "content-length"]);
+}
