@@ -285,4 +285,50 @@ mod tests {
             putter.join().unwrap();
         }
     }
+
+    /// Puts racing the taker's two looks and its wait, many times: a lost
+    /// wake-up would hang one `take` (caught by the timeout). The putter
+    /// spins on a ticket rather than sleeping, so that its put lands at
+    /// every point of the taker's path, the narrow one between the two
+    /// looks included.
+    #[tokio::test]
+    async fn a_slot_never_loses_a_put_that_races_the_wait() {
+        use std::sync::atomic::AtomicU32;
+        const ROUNDS: u32 = 10_000;
+        let slot = Arc::new(Slot::<u32>::default());
+        let ticket = Arc::new(AtomicU32::new(0));
+        let putter = {
+            let (slot, ticket) = (slot.clone(), ticket.clone());
+            std::thread::spawn(move || {
+                let give_up = std::time::Instant::now() + Duration::from_secs(30);
+                for value in 1..=ROUNDS {
+                    let mut spins = 0u32;
+                    while ticket.load(Ordering::Acquire) != value {
+                        spins += 1;
+                        if spins % 64 == 0 {
+                            // Leave the core to the taker (and to other
+                            // tests) now and then.
+                            if std::time::Instant::now() > give_up {
+                                return;
+                            }
+                            std::thread::yield_now();
+                        }
+                        std::hint::spin_loop();
+                    }
+                    for _ in 0..(value.wrapping_mul(2_654_435_761) >> 26) {
+                        std::hint::spin_loop();
+                    }
+                    slot.put(Box::new(value));
+                }
+            })
+        };
+        for value in 1..=ROUNDS {
+            ticket.store(value, Ordering::Release);
+            let taken = tokio::time::timeout(Duration::from_secs(5), slot.take())
+                .await
+                .expect("a put is never lost");
+            assert_eq!(*taken, value);
+        }
+        putter.join().unwrap();
+    }
 }

@@ -153,21 +153,23 @@ pub(crate) struct Head {
 }
 
 /// Header fields parsed without heap allocation up to this many; a
-/// `max_headers` above it costs one allocation per request.
+/// `max_headers` above it costs one allocation per tokenizing (two for a
+/// head the in-place path hands to the general one).
 const STACK_HEADERS: usize = 128;
 
 /// How far the search for the end of the current head has got. The
 /// connection keeps one across reads, so a head that arrives in many small
 /// pieces is scanned once in total, not once per piece (which a client
-/// could otherwise make quadratic), and a head found early (to decide on
-/// pipelining) is not searched for again.
+/// could otherwise make quadratic). A head that arrives whole is not
+/// searched at all (see `parse_in_place`): only a scan that has not begun
+/// lets it try.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Scan {
     /// Bytes already searched without finding the end.
     scanned: usize,
     /// Where the request line's LF is, once seen.
     request_line_end: Option<usize>,
-    /// Where the head ends, once found.
+    /// Where the head ends, once found (a second call then returns at once).
     end: Option<usize>,
 }
 
@@ -264,7 +266,7 @@ fn parse_in_place(
 /// within their limits, so an endless line is answered at the limit, not
 /// at the timeout. A bare CR is left to httparse, which rejects it (a CR
 /// must be followed by LF in every part of a head).
-pub(crate) fn find_end(
+fn find_end(
     buf: &mut BytesMut,
     limits: &Limits,
     scan: &mut Scan,
@@ -350,9 +352,12 @@ pub(crate) fn check_line_endings(head: &[u8], lenient: bool) -> Result<(), BadRe
 struct Tokens {
     /// The head's length, its blank line included.
     len: usize,
+    /// The request line's method and version.
     method: Method,
     version: Version,
+    /// Where the target lies (from the input's first byte).
     target: Range<u32>,
+    /// What the fields say about framing and persistence, still to judge.
     facts: FieldFacts,
     /// Where the request line's LF is (meaningful when `crlf_only`).
     request_line_lf: usize,
@@ -1514,8 +1519,25 @@ mod tests {
                         parse(&mut buf, &limits, &mut scan, &mut None)
                     }
                 };
-                prop_assert_eq!(first_try, outcome(general, &buf), "{:?}", String::from_utf8_lossy(&input));
+                let general = outcome(general, &buf);
+                prop_assert_eq!(&first_try, &general, "{:?}", String::from_utf8_lossy(&input));
+
+                // The same into a previous request's recycled parts (whose
+                // map and `Uri` are built while parsing).
+                let mut spare = recycled();
+                let mut buf = BytesMut::from(&input[..]);
+                let reused = parse(&mut buf, &limits, &mut Scan::default(), &mut spare);
+                prop_assert_eq!(outcome(reused, &buf), general);
             }
+        }
+
+        /// Parts left by a request whose handler read the fields and `Uri`.
+        fn recycled() -> Option<Box<Parts>> {
+            let head = parse_all(b"GET /old?q HTTP/1.1\r\nHost: a\r\nX-Old: 1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+            let _ = (head.parts.headers(), head.parts.uri());
+            recycle(head.parts)
         }
     }
 }

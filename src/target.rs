@@ -154,10 +154,10 @@ fn plain_path_len(target: &[u8]) -> Option<usize> {
         .iter()
         .position(|&b| !PLAIN_IN_PATH[usize::from(b)])
         .unwrap_or(target.len());
-    let query_is_plain = match target.get(path_len..) {
-        Some([b'?', query @ ..]) => query.iter().all(|&b| PLAIN[usize::from(b)]),
-        Some(rest) => rest.is_empty(),
-        None => false,
+    // `path_len` is at most the length: the slice is never out of range.
+    let query_is_plain = match &target[path_len..] {
+        [b'?', query @ ..] => query.iter().all(|&b| PLAIN[usize::from(b)]),
+        rest => rest.is_empty(),
     };
     query_is_plain.then_some(path_len)
 }

@@ -14,6 +14,9 @@ use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+/// The most fields kept in the list: one more moves them all into the map.
+const LIST_MAX: usize = 16;
+
 /// The fields of the current response: in `list` or in `map`, never in
 /// both (while `list` has fields, `map` is empty). Reused from response to
 /// response ([`clear`](Self::clear) keeps the allocations).
@@ -47,8 +50,14 @@ impl ResponseFields {
             return;
         }
         self.shown = OnceLock::new();
+        let full = self.list.len() >= LIST_MAX;
         match self.list.iter_mut().find(|(listed, _)| *listed == name) {
             Some((_, listed)) => *listed = value,
+            // Each insert scans the list: past a few fields, a map is
+            // cheaper.
+            None if full => {
+                self.map_mut().insert(name, value);
+            }
             None => self.list.push((name, value)),
         }
     }
@@ -155,5 +164,19 @@ mod tests {
         fields.map_mut().clear();
         fields.insert(x_a, value("4"));
         assert_eq!(listed(&fields), [("x-a".into(), "4".into())]);
+    }
+
+    #[test]
+    fn many_fields_move_into_the_map_in_their_order() {
+        let mut fields = ResponseFields::default();
+        let names: Vec<HeaderName> = (0..40)
+            .map(|i| HeaderName::try_from(format!("x-{i}")).unwrap())
+            .collect();
+        for name in &names {
+            fields.insert(name.clone(), value("v"));
+        }
+        assert!(fields.list.is_empty() && fields.map.len() == 40);
+        let order: Vec<&HeaderName> = fields.iter().map(|(name, _)| name).collect();
+        assert_eq!(order, names.iter().collect::<Vec<_>>());
     }
 }

@@ -685,9 +685,15 @@ impl ResponseWriter {
     /// Fields set only with [`insert_header`](Self::insert_header) are
     /// kept in a short list rather than a map (cheaper to fill and to
     /// clear); reading them here builds a map of them, kept until the next
-    /// change.
+    /// change. [`header`](Self::header) reads one field without that.
     pub fn headers(&self) -> &HeaderMap {
         self.state.headers.map()
+    }
+
+    /// The first value of the header field `name`, without building a map
+    /// (see [`headers`](Self::headers)).
+    pub fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.state.headers.get(name)
     }
 
     /// Mutable access to the header fields. From the first call on, this

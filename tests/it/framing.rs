@@ -237,9 +237,14 @@ async fn response_fields_set_one_by_one_and_through_the_map_are_sent_in_order() 
         assert_eq!(res.headers()[&header::CONTENT_TYPE], "text/html");
         res.insert_header(x_a.clone(), HeaderValue::from_static("2"))?;
         assert_eq!(res.headers()[&x_a], "2", "a read sees the latest value");
+        res.insert_header(x_a.clone(), HeaderValue::from_static("3"))?;
+        assert_eq!(res.header(&x_a).map(HeaderValue::as_bytes), Some(&b"3"[..]));
+        res.insert_header(x_a.clone(), HeaderValue::from_static("2"))?;
         let map = res.headers_mut()?;
         map.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
         map.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(res.header(&header::SET_COOKIE).unwrap(), "a=1");
+        assert_eq!(res.header(&x_a).unwrap(), "2");
         res.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
         res.write_all(b"1").await
     })
