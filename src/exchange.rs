@@ -150,6 +150,11 @@ impl Shared {
 
     /// Moves `Pending` to `to`; false if the state was anything else.
     pub(crate) fn resolve_expect(&self, to: Expect) -> bool {
+        // A plain load first: most requests expect nothing, and a failed
+        // compare-exchange still costs a locked instruction.
+        if self.expect() != Expect::Pending {
+            return false;
+        }
         self.expect
             .compare_exchange(
                 Expect::Pending as u8,
