@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Paired pipelined comparison of server binaries: CPU time per request.
+
+    bench/ab.py ROUNDS NAME=COMMAND [NAME=COMMAND ...]
+
+Each COMMAND is started with `127.0.0.1:PORT` appended (one port per
+server, from 3950), pinned to CPU 0; wrk (pinned to CPU 1) sends
+`bench/pipeline.lua`'s 16 pipelined `GET /plaintext` per write on 64
+connections: 1 s of warm-up, then 3 s measured. The server's CPU time
+(utime + stime from /proc/PID/stat) over the measured part, divided by the
+requests wrk counted, is the figure. Servers take turns within each round
+(A B C, A B C, ...), so machine noise hits them alike; the report gives each
+server's median and, against the last server, the median of the per-round
+ratios (steadier on a noisy machine than a ratio of medians).
+
+Example (hangup before and after a change, against hyper-pf):
+
+    bench/ab.py 7 before=/tmp/bench_server.old after=target/release/examples/bench_server \\
+        "hyper-pf=bench/peers/target/release/hyper-hello --pipeline-flush"
+
+Bounded: every run lasts 4 s of load; every server is killed by its PID.
+Needs wrk and taskset. Loopback only.
+"""
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+BASE_PORT = 3950
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "pipeline.lua")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def wrk(port, seconds):
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s", "-s", SCRIPT,
+         f"http://127.0.0.1:{port}/plaintext"],
+        capture_output=True, text=True, timeout=seconds + 30,
+    ).stdout
+    match = re.search(r"(\d+) requests in", out)
+    return int(match.group(1)) if match else 0
+
+
+def measure(command, port):
+    server = subprocess.Popen(["taskset", "-c", "0"] + command.split() + [f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.4)
+        wrk(port, 1)
+        before = cpu_seconds(server.pid)
+        requests = wrk(port, 3)
+        after = cpu_seconds(server.pid)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    if requests == 0:
+        sys.exit(f"no requests served by {command!r}")
+    return (after - before) * 1e6 / requests
+
+
+def main():
+    if len(sys.argv) < 3 or not sys.argv[1].isdigit():
+        sys.exit(__doc__)
+    rounds = int(sys.argv[1])
+    servers = [arg.split("=", 1) for arg in sys.argv[2:]]
+    results = {name: [] for name, _ in servers}
+    for round_ in range(rounds):
+        for i, (name, command) in enumerate(servers):
+            results[name].append(measure(command, BASE_PORT + i))
+        print(f"round {round_ + 1}: " + "  ".join(
+            f"{name} {values[-1]:.3f}" for name, values in results.items()), flush=True)
+    reference = servers[-1][0]
+    print(f"CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference}")
+    for name, values in results.items():
+        ratios = [v / r for v, r in zip(values, results[reference])]
+        print(f"  {name:12s} {statistics.median(values):.3f}  x{statistics.median(ratios):.2f}"
+              f"  (ratios {min(ratios):.2f} to {max(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()
