@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Paired pipelined comparison of server binaries: CPU time per request.
+"""Paired comparison of server binaries (pipelined or keep-alive): CPU time per request.
 
     bench/ab.py ROUNDS NAME=COMMAND [NAME=COMMAND ...]
 
 Each COMMAND is started with `127.0.0.1:PORT` appended (one port per
 server, from 3950), pinned to CPU 0; wrk (pinned to CPU 1) sends
 `bench/pipeline.lua`'s 16 pipelined `GET /plaintext` per write on 64
-connections: 1 s of warm-up, then 3 s measured. The server's CPU time
+connections (with `MODE=keepalive` in the environment: one request at a
+time per connection instead): 1 s of warm-up, then 3 s measured. The server's CPU time
 (utime + stime from /proc/PID/stat) over the measured part, divided by the
 requests wrk counted, is the figure. Servers take turns within each round
 (A B C, A B C, ...), so machine noise hits them alike; the report gives each
@@ -40,10 +41,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+PIPELINED = os.environ.get("MODE", "pipelined") != "keepalive"
+
+
 def wrk(port, seconds):
+    script = ["-s", SCRIPT] if PIPELINED else []
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s", "-s", SCRIPT,
-         f"http://127.0.0.1:{port}/plaintext"],
+        ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s"] + script
+        + [f"http://127.0.0.1:{port}/plaintext"],
         capture_output=True, text=True, timeout=seconds + 30,
     ).stdout
     match = re.search(r"(\d+) requests in", out)
@@ -79,7 +84,8 @@ def main():
         print(f"round {round_ + 1}: " + "  ".join(
             f"{name} {values[-1]:.3f}" for name, values in results.items()), flush=True)
     reference = servers[-1][0]
-    print(f"CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference}")
+    mode = "pipelined (16)" if PIPELINED else "keep-alive"
+    print(f"{mode}: CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference}")
     for name, values in results.items():
         ratios = [v / r for v, r in zip(values, results[reference])]
         print(f"  {name:12s} {statistics.median(values):.3f}  x{statistics.median(ratios):.2f}"

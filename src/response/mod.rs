@@ -479,26 +479,47 @@ impl WriterState {
             (true, false, Tail::LastChunk) => (&[], LAST_CHUNK),
             (true, false, _) => (&[], &[]),
         };
-        let body: &[u8] = if self.request.is_head {
-            &[]
-        } else {
-            &self.body
-        };
         let data = if self.request.is_head { &[][..] } else { data };
-        let mut slices = [
-            IoSlice::new(&self.out),
-            IoSlice::new(prefix),
-            IoSlice::new(body),
-            IoSlice::new(data),
-            IoSlice::new(chunk_end),
-        ];
-        let total: usize = slices.iter().map(|s| s.len()).sum();
+        debug_assert!(!self.request.is_head || self.body.is_empty());
         let mut progress = Progress {
             earlier: self.earlier,
             written: self.written,
             total_written: self.total_written,
         };
-        let result = write_all(shared, &mut slices[..], total, &mut progress, self.buffered).await;
+        let joined = prefix.len() + self.body.len() + chunk_end.len();
+        let result = if data.is_empty()
+            && (joined <= self.out.capacity() - self.out.len() || joined <= JOIN_MAX)
+        {
+            // One buffer: the kernel takes it with `send(2)`, cheaper than
+            // `writev(2)` of several by more than the copy costs (see
+            // `Transport::try_write_vectored`).
+            if chunked {
+                self.out.extend_from_slice(prefix);
+                self.out.extend_from_slice(&self.body);
+                self.out.extend_from_slice(chunk_end);
+            } else {
+                self.out.extend_from_slice(&self.body);
+            }
+            self.body.clear();
+            let total = self.out.len();
+            let mut slices = [IoSlice::new(&self.out)];
+            write_all(shared, &mut slices[..], total, &mut progress, self.buffered).await
+        } else {
+            let body: &[u8] = if self.request.is_head {
+                &[]
+            } else {
+                &self.body
+            };
+            let mut slices = [
+                IoSlice::new(&self.out),
+                IoSlice::new(prefix),
+                IoSlice::new(body),
+                IoSlice::new(data),
+                IoSlice::new(chunk_end),
+            ];
+            let total: usize = slices.iter().map(|s| s.len()).sum();
+            write_all(shared, &mut slices[..], total, &mut progress, self.buffered).await
+        };
         self.earlier = progress.earlier;
         self.written = progress.written;
         self.total_written = progress.total_written;
@@ -545,6 +566,14 @@ fn status_allows_body(status: StatusCode) -> bool {
 /// Bytes reserved for a response head: the status line, `Date`, framing
 /// and a few handler fields fit.
 const TYPICAL_HEAD_BYTES: usize = 256;
+
+/// Body bytes (with their chunk framing) copied behind the head for one
+/// `send(2)` even when `out` must grow for them; more are copied only into
+/// room `out` already has. The copy and `send` cost less than `writev(2)`
+/// of the head and the body up to 8 KiB bodies at least (`benches/
+/// socket_write.rs`, figures in `bench/RESULTS.md`); the bound keeps a
+/// connection's buffers from growing by more than this for the gain.
+const JOIN_MAX: usize = 4096;
 
 /// What follows the body bytes of one send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

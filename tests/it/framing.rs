@@ -278,3 +278,66 @@ async fn response_fields_set_one_by_one_and_through_the_map_are_sent_in_order() 
     let names: Vec<&str> = third.headers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["date", "content-length"]);
 }
+
+/// Bodies of every size around the points where the writer joins the body
+/// to the head for one `send(2)` (4 KiB, the head buffer's spare room) or
+/// keeps them apart (`writev(2)`), with and without `flush` between pieces
+/// (chunked), one request at a time and pipelined: each response arrives
+/// whole, in order, byte for byte.
+#[tokio::test]
+async fn bodies_joined_to_the_head_or_sent_beside_it_arrive_byte_for_byte() {
+    fn pattern(len: usize, seed: usize) -> Vec<u8> {
+        (0..len).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+    }
+    // Path: /LEN/PIECE/FLUSH (FLUSH 1: flush after every piece).
+    let handler = |request: Request, mut response: ResponseWriter| async move {
+        let spec: Vec<usize> = request.path()[1..]
+            .split('/')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (len, piece, flush) = (spec[0], spec[1], spec[2] == 1);
+        let body = pattern(len, len);
+        for piece in body.chunks(piece) {
+            response.write_all(piece).await?;
+            if flush {
+                response.flush().await?;
+            }
+        }
+        Ok(())
+    };
+    let server = spawn(config_with_buffer(8192), handler).await;
+    let cases: Vec<(usize, usize, usize)> = [0, 1, 13, 1000, 4095, 4096, 4097, 5000, 8192]
+        .into_iter()
+        .flat_map(|len| [(len, 4096, 0), (len, 700, 1)])
+        .chain([(8193, 8192, 0), (20_000, 3000, 0), (20_000, 500, 1)])
+        .collect();
+    let paths: Vec<String> = cases
+        .iter()
+        .map(|(len, piece, flush)| format!("/{len}/{piece}/{flush}"))
+        .collect();
+
+    // One at a time on one connection.
+    let mut stream = connect(server.addr).await;
+    for (path, (len, _, _)) in paths.iter().zip(&cases) {
+        stream_write(&mut stream, &get(path)).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert!(response.complete, "{path}");
+        assert_eq!(response.body, pattern(*len, *len), "{path}");
+    }
+
+    // All pipelined in one write; the last asks to close.
+    let mut requests = Vec::new();
+    for path in &paths {
+        requests.extend_from_slice(&get(path));
+    }
+    requests.extend_from_slice(b"GET /0/1/0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let raw = raw_exchange(server.addr, &requests).await;
+    let responses = parse_responses(&raw, &[]);
+    assert_eq!(responses.len(), cases.len() + 1);
+    for ((response, path), (len, _, _)) in responses.iter().zip(&paths).zip(&cases) {
+        assert_eq!(response.status, 200, "{path}");
+        assert!(response.complete, "{path}");
+        assert_eq!(response.body, pattern(*len, *len), "{path}");
+    }
+}
