@@ -41,7 +41,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-PIPELINED = os.environ.get("MODE", "pipelined") != "keepalive"
+MODE = os.environ.get("MODE", "pipelined")
+if MODE not in ("pipelined", "keepalive"):
+    sys.exit(f"MODE must be pipelined or keepalive, not {MODE!r}")
+PIPELINED = MODE == "pipelined"
 
 
 def wrk(port, seconds):

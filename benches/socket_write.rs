@@ -1,8 +1,8 @@
 //! What one response costs the kernel to take, written as the writer could
 //! write it: `writev(2)` of the head and the body as separate slices, or
 //! the body copied behind the head and one `send(2)`. The figures behind
-//! the writer's choice (`JOIN_MAX` in `src/response/mod.rs`): the copy
-//! plus `send` costs less up to the write buffer's size.
+//! the writer's choice (`JOIN_MAX` in `src/response/mod.rs`: bodies up to
+//! 4 KiB, or that fit the room the head's buffer has, are joined to it).
 //!
 //! A blocking loopback TCP pair; a thread drains the reading end. Pin the
 //! whole process to one CPU so that the reader's work (the same for both

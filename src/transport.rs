@@ -188,7 +188,9 @@ impl Transport {
         }
     }
 
-    /// One vectored write; returns how many bytes the kernel took.
+    /// Waits until the socket is writable, then writes as
+    /// [`try_write_vectored`](Self::try_write_vectored) does; returns how
+    /// many bytes the kernel took.
     pub(crate) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,

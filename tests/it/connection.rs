@@ -381,6 +381,37 @@ async fn handler_error_before_commit_gets_500_and_close() {
 }
 
 #[tokio::test]
+async fn handler_error_on_a_head_request_sends_the_error_head_without_its_body() {
+    let server = spawn_default(|_req: Request, _res: ResponseWriter| async move {
+        Err(Error::Io(std::io::Error::other("database unreachable")))
+    })
+    .await;
+    let get_bytes = raw_exchange(server.addr, &get("/")).await;
+    let for_get = parse_responses(&get_bytes, &[false]);
+    assert_eq!(for_get[0].status, 500);
+    assert!(!for_get[0].body.is_empty());
+
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    assert_clean_eof(&end, "handler error on HEAD");
+    assert!(
+        bytes.ends_with(b"\r\n\r\n"),
+        "bytes after the HEAD response's head: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let responses = parse_responses(&bytes, &[true]);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 500);
+    let get_length = for_get[0].body.len().to_string();
+    assert_eq!(
+        responses[0].header("content-length"),
+        Some(get_length.as_str()),
+        "HEAD reports the length the GET's error body has"
+    );
+}
+
+#[tokio::test]
 async fn handler_panic_gets_500_and_the_server_keeps_serving() {
     let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
         if req.uri().path() == "/panic" {
