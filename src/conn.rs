@@ -69,6 +69,14 @@ const IDLE_READ_RESERVE_BYTES: usize = 1024;
 /// `ack_wait`, and a delayed ACK is up to 40 ms.
 const ACK_POLL: Duration = Duration::from_millis(5);
 
+/// Sleeps for [`ACK_POLL`]. `select!` evaluates the expression of a branch
+/// it has disabled (and drops the future unpolled): as an `async fn` that
+/// costs nothing, where `tokio::time::sleep` would read the clock and
+/// build a timer entry on every wait for a request.
+async fn ack_poll() {
+    tokio::time::sleep(ACK_POLL).await;
+}
+
 /// How the handler's run ended.
 enum Handled {
     Returned(crate::Result<()>),
@@ -390,7 +398,7 @@ impl<H: Handler> Conn<H> {
             let result = tokio::select! {
                 biased;
                 result = read => result,
-                () = tokio::time::sleep(ACK_POLL), if settling => {
+                () = ack_poll(), if settling => {
                     self.settle(false);
                     continue;
                 }
@@ -741,7 +749,7 @@ impl<H: Handler> Conn<H> {
                 },
                 // Outcomes waiting for acknowledgements settle while the
                 // client takes its time to close, not after.
-                () = tokio::time::sleep(ACK_POLL), if settling => self.settle(false),
+                () = ack_poll(), if settling => self.settle(false),
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
