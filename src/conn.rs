@@ -332,6 +332,9 @@ impl<H: Handler> Conn<H> {
         // full idle timeout.
         let mut release_at_timer = false;
         let mut idle_deadline = self.timer.deadline();
+        // When the wait's timer is due. The registered timer may fire
+        // earlier (see `arm_timer`): then it is re-armed and the wait goes on.
+        let mut due = self.timer.deadline();
         // Whether a read in this call brought bytes (`head_read_at` is then
         // the current time, near enough to arm a deadline from).
         let mut read_some = false;
@@ -382,7 +385,8 @@ impl<H: Handler> Conn<H> {
                 } else {
                     now + header_timeout
                 };
-                self.timer.as_mut().reset(deadline.into());
+                due = deadline.into();
+                self.arm_timer(due);
                 armed = true;
             }
             // A new request's first read gets a small buffer (most heads
@@ -403,6 +407,11 @@ impl<H: Handler> Conn<H> {
                     continue;
                 }
                 () = &mut self.timer => {
+                    if tokio::time::Instant::now() < due {
+                        // Armed for an earlier wait: not this one's deadline.
+                        self.timer.as_mut().reset(due);
+                        continue;
+                    }
                     if release_at_timer && idle {
                         if self.can_park() {
                             return Err(Ending::Park(idle_deadline));
@@ -411,7 +420,8 @@ impl<H: Handler> Conn<H> {
                         // next request (its first read reserves a small one).
                         release_at_timer = false;
                         self.release_buffers();
-                        self.timer.as_mut().reset(idle_deadline);
+                        due = idle_deadline;
+                        self.timer.as_mut().reset(due);
                         continue;
                     }
                     tracing::debug!(remote_addr = %self.shared.transport.remote_addr(), idle, "closing: no complete request head in time");
@@ -621,6 +631,18 @@ impl<H: Handler> Conn<H> {
                     }
                 }
             }
+        }
+    }
+
+    /// Makes the wait's timer fire no later than `due`. A timer already
+    /// set to fire earlier is left alone: the wait checks `due` when it
+    /// fires and re-arms it then. On a busy keep-alive connection the
+    /// deadline moves later with every request; leaving the timer saves
+    /// re-registering it each time (it fires once per `idle_release_after`
+    /// instead).
+    fn arm_timer(&mut self, due: tokio::time::Instant) {
+        if self.timer.deadline() > due {
+            self.timer.as_mut().reset(due);
         }
     }
 

@@ -935,3 +935,41 @@ async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(290), "{waited:?}");
 }
+
+/// The idle timeout counts from the last request, not the first: a
+/// connection's timer armed for an earlier wait (and left armed, not
+/// re-registered per request) must not close it early.
+#[tokio::test]
+async fn the_idle_timeout_counts_from_the_last_request_on_a_connection() {
+    let config = Config::builder()
+        .idle_timeout(Duration::from_millis(400))
+        // No buffer release (and no parking) before the timeout: the
+        // connection's own timer is the idle deadline.
+        .idle_release_after(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let server =
+        spawn(
+            config,
+            |_request: Request, mut response: ResponseWriter| async move {
+                response.write_all(b"ok").await
+            },
+        )
+        .await;
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/")).await.unwrap();
+    assert_eq!(read_response(&mut stream, false).await.text(), "ok");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    stream.write_all(&get("/")).await.unwrap();
+    assert_eq!(read_response(&mut stream, false).await.text(), "ok");
+    // The first request's deadline passes in here (the second's does not:
+    // it is at least 400 ms after the response was written).
+    assert!(
+        !closes_within(&mut stream, Duration::from_millis(300)).await,
+        "closed by the first request's idle deadline"
+    );
+    assert!(
+        closes_within(&mut stream, Duration::from_secs(3)).await,
+        "not closed after idle_timeout"
+    );
+}
