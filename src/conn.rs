@@ -72,7 +72,7 @@ const ACK_POLL: Duration = Duration::from_millis(5);
 /// Sleeps for [`ACK_POLL`]. `select!` evaluates the expression of a branch
 /// it has disabled (and drops the future unpolled): as an `async fn` that
 /// costs nothing, where `tokio::time::sleep` would read the clock and
-/// build a timer entry on every wait for a request.
+/// clone the runtime's handle on every wait for a request.
 async fn ack_poll() {
     tokio::time::sleep(ACK_POLL).await;
 }
@@ -407,8 +407,10 @@ impl<H: Handler> Conn<H> {
                     continue;
                 }
                 () = &mut self.timer => {
-                    if tokio::time::Instant::now() < due {
-                        // Armed for an earlier wait: not this one's deadline.
+                    if self.timer.deadline() < due {
+                        // Armed for an earlier wait (`arm_timer`): not this
+                        // one's deadline. Compares deadlines, not the clock:
+                        // a timer never fires before its own.
                         self.timer.as_mut().reset(due);
                         continue;
                     }
