@@ -906,12 +906,9 @@ async fn a_body_that_stops_arriving_is_a_read_timeout_after_body_read_timeout() 
     );
 }
 
-#[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
-    let config = Config::builder()
-        .idle_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+/// A server answering "ok" to everything, and a connection that has had
+/// one exchange with it.
+async fn one_ok_exchange(config: Config) -> (TestServer, TcpStream) {
     let server =
         spawn(
             config,
@@ -923,6 +920,16 @@ async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/")).await.unwrap();
     assert_eq!(read_response(&mut stream, false).await.text(), "ok");
+    (server, stream)
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
+    let config = Config::builder()
+        .idle_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let (_server, mut stream) = one_ok_exchange(config).await;
     let start = Instant::now();
     assert!(
         !closes_within(&mut stream, Duration::from_millis(150)).await,
@@ -949,17 +956,7 @@ async fn the_idle_timeout_counts_from_the_last_request_on_a_connection() {
         .idle_release_after(Duration::from_secs(10))
         .build()
         .unwrap();
-    let server =
-        spawn(
-            config,
-            |_request: Request, mut response: ResponseWriter| async move {
-                response.write_all(b"ok").await
-            },
-        )
-        .await;
-    let mut stream = connect(server.addr).await;
-    stream.write_all(&get("/")).await.unwrap();
-    assert_eq!(read_response(&mut stream, false).await.text(), "ok");
+    let (_server, mut stream) = one_ok_exchange(config).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     // The server arms the second wait after this, so it may close no
     // earlier than IDLE from here; the first wait's deadline comes sooner.
