@@ -225,6 +225,11 @@ impl Body {
         }
     }
 
+    /// The connection this body arrives on.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// The next chunk of the body, or `None` at its end.
     ///
     /// # Errors

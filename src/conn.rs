@@ -495,7 +495,7 @@ impl<H: Handler> Conn<H> {
             );
             self.body.begin(decoder, generation);
             let body = Body::new(self.body.lend(), shared.clone());
-            let request = Request::new(head.parts, body, shared.clone(), generation);
+            let request = Request::new(head.parts, body, generation);
             let writer = ResponseWriter::new(self.writer.lend(), shared.clone());
             let handled = self.run_handler(request, writer).await;
             self.writer.restore(shared.writer_slot.take().await);

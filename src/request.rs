@@ -2,7 +2,6 @@
 //! the exchange's hang-up signal.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
@@ -14,21 +13,20 @@ use crate::exchange::Shared;
 use crate::head::Parts;
 
 /// One HTTP request, handed to the handler by value.
+///
+/// Dropped (the handler is done with it), it leaves its head's allocations
+/// to the connection's next request.
 #[derive(Debug)]
 pub struct Request {
-    head: Head,
-    body: Body,
-    generation: u64,
-}
-
-/// The parsed head and the connection it came on. Dropped (the handler is
-/// done with the request), it leaves its allocations to the connection's
-/// next request.
-#[derive(Debug)]
-struct Head {
-    /// `None` only once [`Request::into_parts`] took it.
+    /// The parsed head. `None` only once [`into_parts`](Self::into_parts)
+    /// took it.
     parts: Option<Box<Parts>>,
-    shared: Arc<Shared>,
+    /// The body, which also holds the connection this request came on (one
+    /// reference for both: each costs a locked instruction to take and to
+    /// drop). `None` only once [`into_body`](Self::into_body) or
+    /// [`into_parts`](Self::into_parts) took it.
+    body: Option<Body>,
+    generation: u64,
 }
 
 // Handlers hold a `Request` across awaits in futures that must be `Send`,
@@ -39,36 +37,46 @@ const _: () = {
 };
 
 const PARTS: &str = "a request's head is only taken by into_parts, which consumes it";
+const BODY: &str = "a request's body is only taken by into_body or into_parts, which consume it";
 
-impl Head {
-    fn parts(&self) -> &Parts {
-        self.parts.as_deref().expect(PARTS)
-    }
-}
-
-impl Drop for Head {
+impl Drop for Request {
     fn drop(&mut self) {
-        if let Some(parts) = self.parts.take() {
-            self.shared.recycle_parts(parts);
-        }
+        self.recycle_parts();
     }
 }
 
 impl Request {
-    pub(crate) fn new(parts: Box<Parts>, body: Body, shared: Arc<Shared>, generation: u64) -> Self {
+    pub(crate) fn new(parts: Box<Parts>, body: Body, generation: u64) -> Self {
         Request {
-            head: Head {
-                parts: Some(parts),
-                shared,
-            },
-            body,
+            parts: Some(parts),
+            body: Some(body),
             generation,
+        }
+    }
+
+    fn parts(&self) -> &Parts {
+        self.parts.as_deref().expect(PARTS)
+    }
+
+    fn body(&self) -> &Body {
+        self.body.as_ref().expect(BODY)
+    }
+
+    /// The connection this request came on.
+    fn shared(&self) -> &Shared {
+        self.body().shared()
+    }
+
+    /// Leaves the head's allocations to the connection's next request.
+    fn recycle_parts(&mut self) {
+        if let (Some(parts), Some(body)) = (self.parts.take(), &self.body) {
+            body.shared().recycle_parts(parts);
         }
     }
 
     /// The request method.
     pub fn method(&self) -> &Method {
-        &self.head.parts().method
+        &self.parts().method
     }
 
     /// The request target as sent (origin form `/path?query` in practice).
@@ -78,7 +86,7 @@ impl Request {
     /// whose handlers ask for it; [`path`](Self::path) is cheaper when the
     /// path is all a handler needs.
     pub fn uri(&self) -> &Uri {
-        self.head.parts().uri()
+        self.parts().uri()
     }
 
     /// The target's path, exactly as [`uri`](Self::uri)`.path()` gives it,
@@ -90,12 +98,12 @@ impl Request {
     /// (authority form). A fragment is dropped, and percent-encoding is
     /// left as sent.
     pub fn path(&self) -> &str {
-        self.head.parts().path()
+        self.parts().path()
     }
 
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
-        self.head.parts().version
+        self.parts().version
     }
 
     /// The header fields (names lowercased): names in the order first
@@ -106,42 +114,42 @@ impl Request {
     /// connection whose handlers ask for it, so a connection whose handlers
     /// never ask does not pay for it. Later calls return the same map.
     pub fn headers(&self) -> &HeaderMap {
-        self.head.parts().headers()
+        self.parts().headers()
     }
 
     /// Typed extra data, for middleware.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.head.parts.as_deref_mut().expect(PARTS).extensions
+        &mut self.parts.as_deref_mut().expect(PARTS).extensions
     }
 
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.head.shared.transport.remote_addr()
+        self.shared().transport.remote_addr()
     }
 
     /// The server address the client connected to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.head.shared.transport.local_addr()
+        self.shared().transport.local_addr()
     }
 
     /// The body, to read from.
     pub fn body_mut(&mut self) -> &mut Body {
-        &mut self.body
+        self.body.as_mut().expect(BODY)
     }
 
     /// Splits off the body. The hang-up signal stays available through
     /// [`ResponseWriter::hangup`](crate::ResponseWriter::hangup).
-    pub fn into_body(self) -> Body {
-        self.body
+    pub fn into_body(mut self) -> Body {
+        self.recycle_parts();
+        self.body.take().expect(BODY)
     }
 
     /// The head and the body, apart. Builds the `Uri` and the header map
     /// if they were not yet. The head's memory is not reused for the
     /// connection's next request, as it is when a `Request` is dropped.
-    pub fn into_parts(self) -> (http::request::Parts, Body) {
-        let Request { mut head, body, .. } = self;
-        let parts = head.parts.take().expect(PARTS);
-        (parts.into_http(), body)
+    pub fn into_parts(mut self) -> (http::request::Parts, Body) {
+        let parts = self.parts.take().expect(PARTS);
+        (parts.into_http(), self.body.take().expect(BODY))
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless
@@ -151,12 +159,12 @@ impl Request {
     /// Works while the handler has not read the body and while pipelined
     /// requests wait: the server watches socket readiness, not bytes.
     pub async fn hung_up(&self) -> Hangup {
-        self.head.shared.signal.hung_up(self.generation).await
+        self.shared().signal.hung_up(self.generation).await
     }
 
     /// The hang-up so far, without waiting.
     pub fn hangup(&self) -> Option<Hangup> {
-        self.head.shared.signal.hangup(self.generation)
+        self.shared().signal.hangup(self.generation)
     }
 
     /// Overrides the server's [`OnFin`] policy for this request: how the
@@ -167,14 +175,14 @@ impl Request {
     /// [`OnFin::Abort`] after a FIN was already reported makes the client
     /// gone at once: later writes fail.
     pub fn set_on_fin(&self, policy: OnFin) {
-        self.head.shared.set_on_fin(policy);
+        self.shared().set_on_fin(policy);
         if policy == OnFin::Abort {
             if let Some(hangup) = self
                 .hangup()
                 .filter(|h| h.cause() == HangupCause::PeerClosed)
             {
-                let acked = self.head.shared.transport.bytes_acked();
-                self.head.shared.signal.report(
+                let acked = self.shared().transport.bytes_acked();
+                self.shared().signal.report(
                     hangup.cause(),
                     hangup.detection(),
                     hangup.phase(),
@@ -190,13 +198,13 @@ impl Request {
     /// hang-ups noticed from now on: with [`OnHangup::Cancel`] the handler
     /// is dropped as soon as its client is known gone.
     pub fn set_on_hangup(&self, policy: OnHangup) {
-        self.head.shared.set_on_hangup(policy);
+        self.shared().set_on_hangup(policy);
     }
 
     /// A token cancelled when the client hangs up (as
     /// [`hung_up`](Self::hung_up) resolves), to pass down to work that
     /// should stop with it.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.head.shared.signal.token(self.generation)
+        self.shared().signal.token(self.generation)
     }
 }
