@@ -27,6 +27,7 @@ use tokio::time::Sleep;
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BadRequest, Detection, Error, HangupCause, Phase, Result};
 use crate::exchange::{Expect, Home, Shared};
+use crate::head::Parts;
 
 /// Largest chunk handed out at once, in bytes: bounds how much of the read
 /// buffer one `Bytes` keeps alive.
@@ -60,6 +61,10 @@ pub(crate) struct BodyState {
     /// A chunk partly consumed by `AsyncRead`.
     pending: Bytes,
     generation: u64,
+    /// The finished request's head, emptied (see `head::recycle`), riding
+    /// back to the connection with this state for the next request to
+    /// parse into: one hand-off for both.
+    pub spare_parts: Option<Box<Parts>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +85,7 @@ impl BodyState {
             continue_sent: 0,
             pending: Bytes::new(),
             generation: 0,
+            spare_parts: None,
         }
     }
 
@@ -228,6 +234,12 @@ impl Body {
     /// The connection this body arrives on.
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// Keeps a finished request's head, emptied, to go back to the
+    /// connection with this body's state (dropped if too large to keep).
+    pub(crate) fn keep_spare_parts(&mut self, parts: Box<Parts>) {
+        self.state.spare_parts = crate::head::recycle(parts);
     }
 
     /// The next chunk of the body, or `None` at its end.

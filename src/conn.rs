@@ -501,8 +501,8 @@ impl<H: Handler> Conn<H> {
             self.writer.restore(shared.writer_slot.take().await);
             self.writer.add_interim_written(shared.interim_written());
             self.body.restore(shared.body_slot.take().await);
-            if self.spare_parts.is_none() {
-                self.spare_parts = shared.take_spare_parts();
+            if let Some(parts) = self.body.spare_parts.take() {
+                self.spare_parts.get_or_insert(parts);
             }
             self.after_handler(handled).await
         };
@@ -652,7 +652,6 @@ impl<H: Handler> Conn<H> {
     fn release_buffers(&mut self) {
         self.body.buf = BytesMut::new();
         self.spare_parts = None;
-        drop(self.shared.take_spare_parts());
         self.writer.release_buffers();
     }
 

@@ -35,9 +35,6 @@ pub(crate) struct Shared {
     pub signal: Signal,
     pub writer_slot: Slot<crate::response::WriterState>,
     pub body_slot: Slot<crate::body::BodyState>,
-    /// The last finished request's head, emptied, for the next request to
-    /// parse into without allocating (see `head::recycle`).
-    spare_parts: AtomicBox<crate::head::Parts>,
     /// The `Expect: 100-continue` state of the current request.
     expect: AtomicU8,
     /// The hang-up policies in force for the current exchange: the
@@ -87,24 +84,12 @@ impl Shared {
             signal: Signal::default(),
             writer_slot: Slot::default(),
             body_slot: Slot::default(),
-            spare_parts: AtomicBox::default(),
             expect: AtomicU8::new(Expect::Nothing as u8),
             on_fin: AtomicU8::new(config.on_fin.to_u8()),
             on_hangup: AtomicU8::new(config.on_hangup.to_u8()),
             interim_written: AtomicU64::new(0),
             config,
         }
-    }
-
-    /// Keeps a finished request's head for the next request (dropped if
-    /// too large to keep).
-    pub(crate) fn recycle_parts(&self, parts: Box<crate::head::Parts>) {
-        drop(self.spare_parts.swap(crate::head::recycle(parts)));
-    }
-
-    /// The head kept by [`recycle_parts`](Self::recycle_parts), if any.
-    pub(crate) fn take_spare_parts(&self) -> Option<Box<crate::head::Parts>> {
-        self.spare_parts.take()
     }
 
     /// Starts an exchange: the server's hang-up policies, no interim bytes.

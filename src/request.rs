@@ -67,10 +67,11 @@ impl Request {
         self.body().shared()
     }
 
-    /// Leaves the head's allocations to the connection's next request.
+    /// Leaves the head's allocations to the connection's next request:
+    /// they go back with the body's state.
     fn recycle_parts(&mut self) {
-        if let (Some(parts), Some(body)) = (self.parts.take(), &self.body) {
-            body.shared().recycle_parts(parts);
+        if let (Some(parts), Some(body)) = (self.parts.take(), self.body.as_mut()) {
+            body.keep_spare_parts(parts);
         }
     }
 
