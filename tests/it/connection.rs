@@ -1371,3 +1371,160 @@ async fn a_pipelined_request_s_duration_includes_its_wait_behind_earlier_ones() 
         );
     }
 }
+
+/// A request, its body (`into_body`) or its parts (`into_parts`) moved to a
+/// task that outlives the handler: the connection waits for the body to
+/// come back before parsing the next (pipelined) head, every kept piece still
+/// answers (head, body, addresses, hang-up state), and the request after them
+/// sees only its own head, not a recycled one's fields.
+#[tokio::test]
+async fn a_request_kept_or_split_past_its_handler_still_works() {
+    let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
+        let path = req.path().to_owned();
+        let x = |h: &hangup::http::HeaderMap| format!("{:?}", h.get("x-n"));
+        match path.as_str() {
+            "/kept" => {
+                tokio::spawn(async move {
+                    let mut req = req;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let body = req.body_mut().read_all(64).await.unwrap();
+                    let text = format!(
+                        "kept {} {} {} {} gone={} local={}",
+                        req.method(),
+                        req.path(),
+                        x(req.headers()),
+                        String::from_utf8_lossy(&body),
+                        req.hangup().is_some(),
+                        req.local_addr().ip(),
+                    );
+                    res.write_all(text.as_bytes()).await.unwrap();
+                    drop(req);
+                });
+            }
+            "/body" => {
+                let n = x(req.headers());
+                let mut body = req.into_body();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let body = body.read_all(64).await.unwrap();
+                    let text = format!("body {n} {}", String::from_utf8_lossy(&body));
+                    res.write_all(text.as_bytes()).await.unwrap();
+                });
+            }
+            "/parts" => {
+                let (parts, mut body) = req.into_parts();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let body = body.read_all(64).await.unwrap();
+                    let text = format!(
+                        "parts {} {} {} {}",
+                        parts.method,
+                        parts.uri,
+                        x(&parts.headers),
+                        String::from_utf8_lossy(&body)
+                    );
+                    res.write_all(text.as_bytes()).await.unwrap();
+                });
+            }
+            _ => {
+                let text = format!("plain {path} {} {}", x(req.headers()), req.headers().len());
+                res.write_all(text.as_bytes()).await?;
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let post = |path: &str, n: u32, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nX-N: {n}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let expected = [
+        "kept POST /kept Some(\"1\") one gone=false local=127.0.0.1",
+        "plain /after-kept None 1",
+        "body Some(\"2\") two",
+        "plain /after-body None 1",
+        "parts POST /parts Some(\"3\") three",
+        "plain /after-parts None 1",
+    ];
+    let all = [
+        post("/kept", 1, "one"),
+        String::from_utf8(get("/after-kept")).unwrap(),
+        post("/body", 2, "two"),
+        String::from_utf8(get("/after-body")).unwrap(),
+        post("/parts", 3, "three"),
+        String::from_utf8(get("/after-parts")).unwrap(),
+    ];
+    // One at a time, then all pipelined in one write.
+    let mut stream = connect(server.addr).await;
+    for (request, want) in all.iter().zip(expected) {
+        send(&mut stream, request.as_bytes()).await;
+        assert_eq!(read_response(&mut stream, false).await.text(), want);
+    }
+    send(&mut stream, all.concat().as_bytes()).await;
+    for want in expected {
+        assert_eq!(read_response_prefix(&mut stream).await, want);
+    }
+}
+
+/// Reads one response exactly (Content-Length framed), leaving what follows.
+async fn read_response_prefix(stream: &mut tokio::net::TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("response head in time")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "closed mid-head: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8(bytes).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut body))
+        .await
+        .expect("body in time")
+        .unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+/// A handler whose request extension panics when dropped, as `into_body`
+/// empties the head for recycling: the handler has panicked (500), and
+/// the body's state still goes back to the connection (it would hang
+/// otherwise, waiting for it).
+#[tokio::test]
+async fn a_panic_while_into_body_recycles_the_head_is_answered_500_not_left_hanging() {
+    #[derive(Clone)]
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("bomb");
+            }
+        }
+    }
+    let server = spawn_default(|mut req: Request, mut res: ResponseWriter| async move {
+        req.extensions_mut().insert(Bomb);
+        let _body = req.into_body();
+        res.write_all(b"unreachable").await
+    })
+    .await;
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/x")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 500);
+}
