@@ -141,6 +141,11 @@ impl Request {
     /// Splits off the body. The hang-up signal stays available through
     /// [`ResponseWriter::hangup`](crate::ResponseWriter::hangup).
     pub fn into_body(mut self) -> Body {
+        // Recycle first: emptying the head drops the handler's extensions,
+        // whose `Drop` may panic. Before the take, the body is still a
+        // field and goes back to the connection as the request unwinds; a
+        // `Body` already taken out could be leaked by that panic, leaving
+        // the connection waiting for it.
         self.recycle_parts();
         self.body.take().expect(BODY)
     }
