@@ -42,7 +42,10 @@ import time
 PORT = 3940
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "pipeline.lua")
-LOCKED = re.compile(r"\s*([0-9a-f]+):\s+(lock\b|xchg\s+\S*\()")
+# objdump's AT&T syntax: a `lock` prefix (possibly after `xacquire` or
+# `xrelease`), or an `xchg` unless both operands are registers (a memory
+# operand makes it locked without a prefix).
+LOCKED = re.compile(r"\s*([0-9a-f]+):\s+((?:xacquire |xrelease )?lock\b|xchg\s+(?!\s)(?!%\w+,%\w+\s*$))")
 
 
 def load(mode, url):
@@ -57,11 +60,15 @@ def load(mode, url):
     return int(match.group(1))
 
 
+def answers(url):
+    return subprocess.run(["curl", "-s", "-o", "/dev/null", url]).returncode == 0
+
+
 def wait_until_serving(url, server):
     for _ in range(100):
         if server.poll() is not None:
-            sys.exit("the server exited before serving (see its stderr above)")
-        if subprocess.run(["curl", "-s", "-o", "/dev/null", url]).returncode == 0:
+            sys.exit("the server exited before serving (run it alone to see why)")
+        if answers(url):
             return
         time.sleep(0.2)
     sys.exit("the server did not answer within 20 s")
@@ -99,16 +106,19 @@ class Profile:
             if key == "calls":
                 skip_next = True
                 continue
+            if line.startswith("positions:") and line.split()[1:] != ["instr", "line"]:
+                sys.exit(f"expected 'positions: instr line' in {path}, found {line.strip()!r}")
             if line.startswith("summary:"):
                 self.total = int(line.split()[1])
                 continue
             if not line or line[0] not in "0123456789+-*":
                 continue
             fields = line.split()
-            address = self.position(fields[0], address)
             if skip_next:
+                # callgrind does not move its last position for this line.
                 skip_next = False
                 continue
+            address = self.position(fields[0], address)
             if len(fields) >= 3:
                 self.costs[obj][address] += int(fields[2])
                 self.function[(obj, address)] = fn
@@ -163,6 +173,8 @@ def main():
         handle, out = tempfile.mkstemp(prefix="callgrind.", suffix=".out")
         os.close(handle)
     url = f"http://127.0.0.1:{PORT}/plaintext"
+    if answers(url):
+        sys.exit(f"something already answers on port {PORT}: stop it first")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}"]
         + args.command
@@ -173,6 +185,8 @@ def main():
     try:
         wait_until_serving(url, server)
         requests = load(args.mode, url) + 1  # and the readiness probe
+        if server.poll() is not None:
+            sys.exit("the server exited during the load: the figures would not be its own")
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -180,9 +194,13 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+    if server.returncode == -signal.SIGKILL:
+        sys.exit("the server did not stop within 10 s of SIGINT: callgrind wrote no profile")
     profile = Profile(out)
     if not args.keep:
         os.unlink(out)
+    if profile.total == 0:
+        sys.exit(f"no instructions in callgrind's output ({out})")
     locked = profile.locked()
     print(f"{' '.join(args.command)} ({args.mode}): {requests} requests")
     print(f"Ir/request:     {profile.total / requests:8.0f}")
