@@ -40,6 +40,7 @@ mod decode;
 mod demand;
 mod disconnect;
 mod error;
+mod escape;
 mod exchange;
 mod fields;
 mod handler;
@@ -59,6 +60,7 @@ pub use config::{Config, ConfigBuilder, OnFin, OnHangup};
 pub use error::{
     BadRequest, ConfigError, Counters, Detection, Error, Hangup, HangupCause, Phase, Result,
 };
+pub use escape::Escaped;
 pub use handler::Handler;
 pub use outcome::{Metrics, MetricsSnapshot, Outcome};
 pub use request::Request;

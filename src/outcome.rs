@@ -18,6 +18,7 @@ use std::time::Duration;
 use http::{Method, StatusCode, Uri};
 
 use crate::error::{Counters, Hangup, HangupCause, status_client_closed_request};
+use crate::escape::Escaped;
 
 /// The record of one finished exchange.
 #[derive(Debug, Clone)]
@@ -83,8 +84,8 @@ pub(crate) fn log_access(outcome: &Outcome) {
     tracing::info!(
         target: "hangup::access",
         remote_addr = %outcome.remote_addr,
-        method = %outcome.method,
-        target = %outcome.uri,
+        method = %Escaped::display(&outcome.method),
+        target = %Escaped::display(&outcome.uri),
         status = outcome.status().as_u16(),
         intended_status = outcome.intended_status.as_u16(),
         complete = outcome.complete,
