@@ -190,6 +190,10 @@ pub enum BadRequest {
     MissingHost,
     /// More than one `Host` field (400).
     DuplicateHost,
+    /// A `Host` value that is not `uri-host [ ":" port ]` (400; RFC 9112
+    /// §3.2): whitespace, `/`, `?`, `#`, userinfo, a non-digit port, an
+    /// unbalanced bracket, and the like.
+    InvalidHost,
     /// `Content-Length` is not a decimal number that fits in 64 bits (400).
     InvalidContentLength,
     /// Several `Content-Length` values that differ (400).
@@ -242,6 +246,7 @@ impl BadRequest {
             BadRequest::BareCarriageReturn => "bare CR in request",
             BadRequest::MissingHost => "missing host header",
             BadRequest::DuplicateHost => "more than one host header",
+            BadRequest::InvalidHost => "invalid host header",
             BadRequest::InvalidContentLength => "invalid content-length",
             BadRequest::ConflictingContentLength => "conflicting content-length values",
             BadRequest::ContentLengthWithTransferEncoding => {

@@ -580,6 +580,8 @@ fn has_http_version_syntax(head: &[u8]) -> bool {
 #[derive(Debug, Default)]
 struct FieldFacts {
     hosts: u32,
+    /// A `Host` value outside its grammar was seen (see `crate::host`).
+    invalid_host: bool,
     content_length: Option<u64>,
     /// The first `Content-Length` problem seen (invalid beats conflicting
     /// only by arriving first; both are 400).
@@ -608,6 +610,7 @@ impl FieldFacts {
         }
         if is(b"host") {
             self.hosts += 1;
+            self.invalid_host |= !crate::host::is_valid_host(trim_ows(value));
         } else if is(b"content-length") {
             self.observe_content_length(value);
         } else if is(b"transfer-encoding") {
@@ -682,10 +685,11 @@ impl FieldFacts {
     }
 
     /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`; an
-    /// HTTP/1.0 request at most one.
+    /// HTTP/1.0 request at most one; and its value must be valid.
     fn check_host(&self, version: Version) -> Result<(), BadRequest> {
         match self.hosts {
             0 if version == Version::HTTP_11 => Err(BadRequest::MissingHost),
+            0 | 1 if self.invalid_host => Err(BadRequest::InvalidHost),
             0 | 1 => Ok(()),
             _ => Err(BadRequest::DuplicateHost),
         }
@@ -1037,6 +1041,12 @@ mod tests {
             rejected(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
             BadRequest::DuplicateHost
         );
+        for host in ["a b", "a/b", "example.com:x1", "u@h", "[::1"] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(rejected(head.as_bytes()), BadRequest::InvalidHost, "{host}");
+        }
+        let head = parse_all(b"GET / HTTP/1.0\r\nHost:\r\n\r\n");
+        assert!(matches!(head, Ok(Some(_))), "an empty Host is valid");
     }
 
     #[test]

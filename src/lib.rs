@@ -45,6 +45,7 @@ mod exchange;
 mod fields;
 mod handler;
 mod head;
+mod host;
 mod outcome;
 mod park;
 mod request;

@@ -185,6 +185,47 @@ async fn malformed_heads_are_rejected() {
     }
 }
 
+/// RFC 9112 §3.2: a `Host` value outside `uri-host [ ":" port ]` is a
+/// 400, like a missing or repeated one; values inside the grammar,
+/// however odd, are served.
+#[tokio::test]
+async fn invalid_host_values_are_rejected_and_valid_ones_served() {
+    let server = spawn_default(ok_handler).await;
+    for host in [
+        "a b",
+        "a/b",
+        "example.com:x1",
+        "a?b",
+        "a#b",
+        "user@example.com",
+        "[::1",
+        "[::1]x",
+        "example.com:80:81",
+        "a%zz",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        check_rejected(server.addr, request.as_bytes(), 400, host).await;
+    }
+    for host in [
+        "",
+        "example.com:",
+        "127.0.0.1:8080",
+        "[::1]:80",
+        "a%20b",
+        ":",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let bytes = raw_exchange(server.addr, request.as_bytes()).await;
+        let (response, _) = parse_one(&bytes, false).expect("a response");
+        assert_eq!(
+            response.status,
+            200,
+            "{host:?}: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
 #[tokio::test]
 async fn bare_lf_line_endings_are_accepted_when_lenient() {
     let config = Config::builder()
