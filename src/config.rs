@@ -295,7 +295,9 @@ impl ConfigBuilder {
     /// Accept a bare LF as a line ending in request heads and chunk lines
     /// (RFC 9112 §2.2 allows it). Default: off, so bare LF gets a 400: a
     /// proxy in front may read such a request differently. A bare CR is
-    /// rejected either way.
+    /// rejected either way, and so is anything else outside the grammar:
+    /// this setting is about line endings only (whitespace after a chunk
+    /// size without an extension, `5 \r\n`, is a 400 in both modes).
     pub fn lenient_line_endings(&mut self, lenient: bool) -> &mut Self {
         self.config.lenient_line_endings = lenient;
         self

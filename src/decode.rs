@@ -202,11 +202,14 @@ impl Decoder {
                     _ => return Err(BadRequest::InvalidChunkSize),
                 },
             },
+            // RFC 9112 §7.1.1 allows whitespace after the size only as BWS
+            // before a `;`: `5 \r\n` is outside the grammar, and a peer
+            // that reads it differently could be fooled about where the
+            // body ends. Refused in lenient mode too: that mode is about
+            // line endings (a bare LF), not about whitespace.
             State::ChunkSizeSpace { size } => match byte {
                 b' ' | b'\t' => State::ChunkSizeSpace { size },
                 b';' => State::ChunkExtension { size, len: 0 },
-                b'\r' => State::ChunkSizeLf { size },
-                _ if lenient_lf => after_size_line(size),
                 _ => return Err(BadRequest::InvalidChunkFraming),
             },
             State::ChunkExtension { size, len } => match byte {
@@ -455,6 +458,21 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // Whitespace after the size is BWS before a `;` only.
+        for bad in [
+            &b"5 \r\nhello\r\n0\r\n\r\n"[..],
+            b"5\t\r\nhello\r\n0\r\n\r\n",
+        ] {
+            for lenient in [false, true] {
+                assert!(
+                    decode_split(BodyFraming::Chunked, bad, bad.len(), lenient).is_err(),
+                    "{bad:?} lenient={lenient}"
+                );
+            }
+        }
+        let spaced = b"5 ;a=b\r\nhello\r\n0 \t;x\r\n\r\n";
+        let (body, _, _) = decode_split(BodyFraming::Chunked, spaced, spaced.len(), false).unwrap();
+        assert_eq!(body, b"hello");
         let lenient = b"5\nhello\n0\n\n";
         let (body, _, _) =
             decode_split(BodyFraming::Chunked, lenient, lenient.len(), true).unwrap();

@@ -420,6 +420,11 @@ async fn bad_chunk_framing_read_by_the_handler_gets_400() {
         ),
         ("missing CRLF after chunk data", "3\r\nabcX\r\n0\r\n\r\n"),
         ("empty chunk size", "\r\nabc\r\n0\r\n\r\n"),
+        ("whitespace after the size", "3 \r\nabc\r\n0\r\n\r\n"),
+        (
+            "whitespace after the last chunk's size",
+            "3\r\nabc\r\n0 \r\n\r\n",
+        ),
     ];
     for (case, body) in cases {
         check_rejected(
