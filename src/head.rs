@@ -610,7 +610,8 @@ impl FieldFacts {
         }
         if is(b"host") {
             self.hosts += 1;
-            self.invalid_host |= !crate::host::is_valid_host(trim_ows(value));
+            // httparse trims the value's whitespace already.
+            self.invalid_host |= !crate::host::is_valid_host(value);
         } else if is(b"content-length") {
             self.observe_content_length(value);
         } else if is(b"transfer-encoding") {

@@ -23,6 +23,25 @@ use std::net::Ipv6Addr;
 /// Whether `value` (a `Host` field value, optional whitespace around it
 /// already removed) matches the grammar in the module docs.
 pub(crate) fn is_valid_host(value: &[u8]) -> bool {
+    // Nearly every `Host` is a name or an IPv4 address, then perhaps a
+    // port: one table-driven pass decides those (about 115 instructions for
+    // `127.0.0.1:3940`, measured with bench/callgrind.py; a first version
+    // that split at `:` with `memchr` cost 270, and two branch-free
+    // variants cost more than this one).
+    let name_len = value
+        .iter()
+        .position(|&b| !REG_NAME[usize::from(b)])
+        .unwrap_or(value.len());
+    match &value[name_len..] {
+        [] => true,
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => true,
+        _ => is_valid_host_in_general(value),
+    }
+}
+
+/// [`is_valid_host`] for what its fast pass does not decide: a
+/// percent-encoded name, an IP literal, or something invalid.
+fn is_valid_host_in_general(value: &[u8]) -> bool {
     let (host, port) = match value.first() {
         Some(b'[') => {
             let Some(close) = memchr::memchr(b']', value) else {
