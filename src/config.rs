@@ -24,72 +24,10 @@
 use std::time::Duration;
 
 use crate::error::{ConfigError, Error};
+use crate::exchange::{OnFin, OnHangup};
 use crate::outcome::{Outcome, OutcomeHook};
 
 const KIB: usize = 1024;
-
-/// What the server does when the client closes its sending side (FIN) while
-/// a request is being handled or its response is streaming.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OnFin {
-    /// Fire the request's hang-up signal (cause
-    /// [`PeerClosed`](crate::HangupCause::PeerClosed)) and let writes
-    /// proceed: a half-closing client still gets its response.
-    #[default]
-    Notify,
-    /// Treat the FIN as the client leaving: the signal fires and every later
-    /// write fails at once with [`Error::ClientGone`].
-    Abort,
-    /// Support half-close fully: a FIN is not reported to the handler.
-    Ignore,
-}
-
-impl OnFin {
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            OnFin::Notify => 0,
-            OnFin::Abort => 1,
-            OnFin::Ignore => 2,
-        }
-    }
-
-    pub(crate) fn from_u8(value: u8) -> Self {
-        match value {
-            1 => OnFin::Abort,
-            2 => OnFin::Ignore,
-            _ => OnFin::Notify,
-        }
-    }
-}
-
-/// What the server does with a handler once its client is gone (RST, failed
-/// write, timeout, or a FIN under [`OnFin::Abort`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OnHangup {
-    /// Tell the handler (its signal fires, writes fail) and let it return.
-    #[default]
-    Notify,
-    /// Drop the handler future at once; its destructors run.
-    Cancel,
-}
-
-impl OnHangup {
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            OnHangup::Notify => 0,
-            OnHangup::Cancel => 1,
-        }
-    }
-
-    pub(crate) fn from_u8(value: u8) -> Self {
-        match value {
-            1 => OnHangup::Cancel,
-            _ => OnHangup::Notify,
-        }
-    }
-}
 
 /// Validated server settings. Build one with [`Config::builder`].
 #[derive(Debug, Clone)]

@@ -36,16 +36,11 @@ mod body;
 mod config;
 mod conn;
 mod date;
-mod decode;
-mod demand;
-mod disconnect;
 mod error;
 mod escape;
 mod exchange;
-mod fields;
+mod h1;
 mod handler;
-mod head;
-mod host;
 mod outcome;
 mod park;
 mod request;
@@ -53,17 +48,16 @@ mod response;
 mod server;
 mod shutdown;
 mod sys;
-mod target;
 mod transport;
 
 pub use body::Body;
-pub use config::{Config, ConfigBuilder, OnFin, OnHangup};
-pub use error::{
-    BadRequest, ConfigError, Counters, Detection, Error, Hangup, HangupCause, Phase, Result,
-};
+pub use config::{Config, ConfigBuilder};
+pub use error::{BadRequest, ConfigError, Error, Result};
 pub use escape::Escaped;
+pub use exchange::hangup::{Counters, Detection, Hangup, HangupCause, Phase};
+pub use exchange::{OnFin, OnHangup};
 pub use handler::Handler;
-pub use outcome::{Metrics, MetricsSnapshot, Outcome};
+pub use outcome::{Cutoff, Departure, End, Metrics, MetricsSnapshot, Outcome};
 pub use request::Request;
 pub use response::ResponseWriter;
 pub use server::{Server, ShutdownHandle};
@@ -91,17 +85,17 @@ pub mod __private {
     /// incomplete.
     pub fn parse_head(input: &[u8]) -> Result<Option<usize>, BadRequest> {
         let config = crate::Config::default();
-        let limits = crate::head::Limits {
+        let limits = crate::h1::head::Limits {
             max_request_line_bytes: config.max_request_line_bytes,
             max_head_bytes: config.max_head_bytes,
             max_headers: config.max_headers,
             lenient_line_endings: false,
         };
         let mut buf = BytesMut::from(input);
-        let head = crate::head::parse(
+        let head = crate::h1::head::parse(
             &mut buf,
             &limits,
-            &mut crate::head::Scan::default(),
+            &mut crate::h1::head::Scan::default(),
             &mut None,
         )?;
         Ok(head.map(|head| {
@@ -114,7 +108,7 @@ pub mod __private {
     /// `Content-Length` of `body_len`, as the writer does at commit, into
     /// `out` (cleared first).
     pub fn encode_response_head(headers: &http::HeaderMap, body_len: u64, out: &mut Vec<u8>) {
-        use crate::response::encode::{Framing, Persistence, end_head, start_head};
+        use crate::h1::encode::{Framing, Persistence, end_head, start_head};
         out.clear();
         let fields = start_head(out, http::StatusCode::OK, headers.iter());
         end_head(
@@ -128,8 +122,8 @@ pub mod __private {
     /// Decodes a chunked body. Returns the data and the bytes consumed, or
     /// `None` if the input ends inside the body.
     pub fn decode_chunked(input: &[u8]) -> Result<Option<(Vec<u8>, usize)>, BadRequest> {
-        use crate::decode::{Decoded, Decoder};
-        let mut decoder = Decoder::new(crate::head::BodyFraming::Chunked, false, 64 * 1024);
+        use crate::h1::decode::{Decoded, Decoder};
+        let mut decoder = Decoder::new(crate::h1::head::BodyFraming::Chunked, false, 64 * 1024);
         let mut buf = BytesMut::from(input);
         let mut data = Vec::new();
         loop {

@@ -7,10 +7,10 @@ use http::{HeaderMap, Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::config::{OnFin, OnHangup};
-use crate::error::{Hangup, HangupCause};
-use crate::exchange::Shared;
-use crate::head::Parts;
+use crate::exchange::hangup::Hangup;
+use crate::exchange::{OnFin, OnHangup};
+use crate::h1::head::Parts;
+use crate::h1::link::Link;
 
 /// One HTTP request, handed to the handler by value.
 ///
@@ -63,8 +63,8 @@ impl Request {
     }
 
     /// The connection this request came on.
-    fn shared(&self) -> &Shared {
-        self.body().shared()
+    fn link(&self) -> &Link {
+        self.body().link()
     }
 
     /// Leaves the head's allocations to the connection's next request:
@@ -125,12 +125,12 @@ impl Request {
 
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.shared().transport.remote_addr()
+        self.link().transport.remote_addr()
     }
 
     /// The server address the client connected to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared().transport.local_addr()
+        self.link().transport.local_addr()
     }
 
     /// The body, to read from.
@@ -165,12 +165,12 @@ impl Request {
     /// Works while the handler has not read the body and while pipelined
     /// requests wait: the server watches socket readiness, not bytes.
     pub async fn hung_up(&self) -> Hangup {
-        self.shared().signal.hung_up(self.generation).await
+        self.link().exchange.hung_up(self.generation).await
     }
 
     /// The hang-up so far, without waiting.
     pub fn hangup(&self) -> Option<Hangup> {
-        self.shared().signal.hangup(self.generation)
+        self.link().exchange.hangup(self.generation)
     }
 
     /// Overrides the server's [`OnFin`] policy for this request: how the
@@ -181,22 +181,9 @@ impl Request {
     /// [`OnFin::Abort`] after a FIN was already reported makes the client
     /// gone at once: later writes fail.
     pub fn set_on_fin(&self, policy: OnFin) {
-        self.shared().set_on_fin(policy);
-        if policy == OnFin::Abort {
-            if let Some(hangup) = self
-                .hangup()
-                .filter(|h| h.cause() == HangupCause::PeerClosed)
-            {
-                let acked = self.shared().transport.bytes_acked();
-                self.shared().signal.report(
-                    hangup.cause(),
-                    hangup.detection(),
-                    hangup.phase(),
-                    None,
-                    acked,
-                    true,
-                );
-            }
+        if self.is_current() {
+            let link = self.link();
+            link.exchange.set_on_fin(policy, &link.transport);
         }
     }
 
@@ -204,13 +191,21 @@ impl Request {
     /// hang-ups noticed from now on: with [`OnHangup::Cancel`] the handler
     /// is dropped as soon as its client is known gone.
     pub fn set_on_hangup(&self, policy: OnHangup) {
-        self.shared().set_on_hangup(policy);
+        if self.is_current() {
+            self.link().exchange.set_on_hangup(policy);
+        }
+    }
+
+    /// True while this request's exchange is the connection's current one
+    /// (a request kept past its handler may outlive it).
+    fn is_current(&self) -> bool {
+        self.link().exchange.generation() == self.generation
     }
 
     /// A token cancelled when the client hangs up (as
     /// [`hung_up`](Self::hung_up) resolves), to pass down to work that
     /// should stop with it.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared().signal.token(self.generation)
+        self.link().exchange.token(self.generation)
     }
 }

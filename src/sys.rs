@@ -216,6 +216,12 @@ impl<T> AtomicBox<T> {
         Some(unsafe { Box::from_raw(old) })
     }
 
+    /// True when the cell holds a value (which another thread may take at
+    /// any moment).
+    pub(crate) fn is_full(&self) -> bool {
+        !self.ptr.load(Ordering::SeqCst).is_null()
+    }
+
     /// Takes the value out, leaving the cell empty.
     pub(crate) fn take(&self) -> Option<Box<T>> {
         self.swap(None)

@@ -149,11 +149,11 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
 }
 
 #[tokio::test]
-async fn response_cut_short_by_the_handler_is_logged_incomplete_without_a_cause() {
+async fn response_cut_short_by_the_handler_is_logged_incomplete_with_the_server_s_cause() {
     // 1. The handler commits a chunked response, then fails.
     // 2. The client is still there and sees a body without its last chunk.
-    // 3. The access line says complete=false and names no hang-up cause:
-    //    the server cut it short, not the client.
+    // 3. The access line says complete=false, the status sent (not 499),
+    //    and why: the handler failed. No phase: it is not a hang-up.
     let capture = Capture::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
@@ -170,5 +170,7 @@ async fn response_cut_short_by_the_handler_is_logged_incomplete_without_a_cause(
     let lines = capture.wait_for_access_lines(1).await;
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(lines[0].fields["complete"], "false");
-    assert!(!lines[0].fields.contains_key("cause"), "{lines:#?}");
+    assert_eq!(lines[0].fields["status"], "200", "{lines:#?}");
+    assert_eq!(lines[0].fields["cause"], "handler_failed", "{lines:#?}");
+    assert!(!lines[0].fields.contains_key("phase"), "{lines:#?}");
 }

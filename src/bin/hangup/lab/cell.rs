@@ -202,7 +202,7 @@ pub async fn run(cell: Cell, plan: Plan) -> Result<CellResult, String> {
         written: outcome.counters.written,
         acked: outcome.counters.acked,
         outcome_status: outcome.status().as_u16(),
-        outcome_cause: outcome.hangup.map(|h| h.cause().to_string()),
+        outcome_cause: outcome.cause().map(str::to_owned),
     })
 }
 

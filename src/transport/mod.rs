@@ -232,6 +232,17 @@ impl Transport {
         sys::tcp_bytes_acked(&self.stream)
     }
 
+    /// The errno of a reset the socket reports (`SO_ERROR`), if one
+    /// arrived; for a connection past its last read, where no read will
+    /// see it.
+    pub(crate) fn take_reset(&self) -> Option<Option<i32>> {
+        match self.stream.take_error() {
+            Ok(Some(err)) => Some(err.raw_os_error()),
+            Ok(None) => None,
+            Err(err) => Some(err.raw_os_error()),
+        }
+    }
+
     /// Sends our FIN: the client sees the end of the response stream.
     pub(crate) fn shutdown_write(&self) {
         // An error means the socket is already dead, which is the goal.

@@ -105,14 +105,14 @@ pub(crate) fn end_head(
 /// A `Content-Length` value a handler set: decimal digits, optional
 /// surrounding whitespace, no overflow (the request parser's rule).
 pub(crate) fn parse_content_length(value: &[u8]) -> Option<u64> {
-    crate::head::parse_decimal(crate::head::trim_ows(value))
+    super::syntax::parse_decimal(super::syntax::trim_ows(value))
 }
 
 /// A `Connection` value lists `close`.
 fn has_close_token(value: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
-        .any(|token| crate::head::trim_ows(token).eq_ignore_ascii_case(b"close"))
+        .any(|token| super::syntax::trim_ows(token).eq_ignore_ascii_case(b"close"))
 }
 
 /// `HTTP/1.1 <code> <reason>\r\n`. We answer HTTP/1.0 requests with

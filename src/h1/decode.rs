@@ -1,6 +1,6 @@
 //! Request body framing: a [`Decoder`] for `Content-Length` and `chunked`
 //! bodies (RFC 9112 §6 and §7.1), as a pure state machine over the read
-//! buffer. It never reads a socket; [`crate::Body`] feeds it.
+//! buffer. It never reads a socket; [`crate::Body`] (through [`super::input`]) feeds it.
 //!
 //! Data is handed out as `Bytes` split off the read buffer, without copying.
 //! A decoder never consumes a byte past the end of its body, so a pipelined
@@ -9,8 +9,8 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::head::BodyFraming;
 use crate::error::BadRequest;
-use crate::head::BodyFraming;
 
 /// Longest chunk extension accepted, in bytes. Extensions are ignored, so
 /// this only bounds the work a client can make us do per chunk: 4 KiB is far
@@ -269,7 +269,7 @@ impl Decoder {
         }
         let section = buf.split_to(end).freeze();
         if end > 2 {
-            crate::head::check_line_endings(&section, lenient)
+            super::head::check_line_endings(&section, lenient)
                 .map_err(|_| BadRequest::InvalidTrailers)?;
             self.trailers = Some(parse_trailers(&section)?);
         }

@@ -20,9 +20,10 @@ use std::ops::Range;
 
 use http::{HeaderMap, Method, Uri, Version};
 
+use super::fields::{Fields, is_admissible};
+use super::syntax::{parse_decimal, place, trim_ows};
+use super::target::Target;
 use crate::error::BadRequest;
-use crate::fields::{Fields, is_admissible};
-use crate::target::Target;
 
 /// Limits and leniency for [`parse`]: the subset of `Config` it reads.
 #[derive(Debug, Clone, Copy)]
@@ -115,27 +116,6 @@ impl fmt::Debug for Parts {
             .field("extensions", &self.extensions)
             .finish()
     }
-}
-
-/// Where `part`, a slice of `head`, lies in it. A place is two `u32`s: a
-/// head is at most 16 MiB (`Config` refuses more), so it always fits.
-pub(crate) fn place(head: &[u8], part: &[u8]) -> Result<Range<u32>, BadRequest> {
-    let start = part.as_ptr().addr().wrapping_sub(head.as_ptr().addr());
-    debug_assert!(
-        start
-            .checked_add(part.len())
-            .is_some_and(|end| end <= head.len()),
-        "not a slice of the head"
-    );
-    let start = u32::try_from(start).map_err(|_| BadRequest::HeadTooLarge)?;
-    let len = u32::try_from(part.len()).map_err(|_| BadRequest::HeadTooLarge)?;
-    let end = start.checked_add(len).ok_or(BadRequest::HeadTooLarge)?;
-    Ok(start..end)
-}
-
-/// A place as indices into the head.
-pub(crate) fn usize_range(place: &Range<u32>) -> Range<usize> {
-    place.start as usize..place.end as usize
 }
 
 /// A parsed request head and what it says about the connection.
@@ -484,7 +464,7 @@ fn assemble(bytes: Bytes, mut parts: Box<Parts>, tokens: Tokens) -> Result<Head,
     } = tokens;
     let target_len = target.len();
     parts.target.parse(&bytes, target).map_err(|_| {
-        if target_len > crate::target::MAX_LEN {
+        if target_len > super::target::MAX_LEN {
             // Within `max_request_line_bytes` (it may exceed 64 KiB), but
             // longer than a `Uri` can be: 414 all the same.
             BadRequest::RequestLineTooLong
@@ -580,7 +560,7 @@ fn has_http_version_syntax(head: &[u8]) -> bool {
 #[derive(Debug, Default)]
 struct FieldFacts {
     hosts: u32,
-    /// A `Host` value outside its grammar was seen (see `crate::host`).
+    /// A `Host` value outside its grammar was seen (see `super::host`).
     invalid_host: bool,
     content_length: Option<u64>,
     /// The first `Content-Length` problem seen (invalid beats conflicting
@@ -611,7 +591,7 @@ impl FieldFacts {
         if is(b"host") {
             self.hosts += 1;
             // httparse trims the value's whitespace already.
-            self.invalid_host |= !crate::host::is_valid_host(value);
+            self.invalid_host |= !super::host::is_valid_host(value);
         } else if is(b"content-length") {
             self.observe_content_length(value);
         } else if is(b"transfer-encoding") {
@@ -701,30 +681,6 @@ impl FieldFacts {
     fn keep_alive(&self, version: Version) -> bool {
         !self.close && (version == Version::HTTP_11 || self.keep_alive)
     }
-}
-
-/// A non-empty run of decimal digits that fits in 64 bits.
-pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
-/// Strips optional whitespace (SP / HTAB) from both ends.
-pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::Uri;
 
-use crate::demand::Demand;
-use crate::head::usize_range;
+use super::demand::Demand;
+use super::syntax::usize_range;
 
 /// The longest target `http` takes as a `Uri`.
 pub(crate) const MAX_LEN: usize = u16::MAX as usize - 1;

@@ -22,8 +22,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::demand::Demand;
-use crate::head::usize_range;
+use super::demand::Demand;
+use super::syntax::usize_range;
 
 /// The longest field name `http` accepts.
 const MAX_NAME_LEN: usize = u16::MAX as usize;
@@ -207,7 +207,7 @@ mod tests {
     use std::mem::MaybeUninit;
 
     use super::*;
-    use crate::head::place;
+    use crate::h1::syntax::place;
 
     /// Parses `head` with httparse, as the head parser does, and records
     /// its fields into `fields` (empty or cleared).
