@@ -492,6 +492,47 @@ async fn traversal_attempts_never_leave_the_root() {
     assert_eq!(served.get("//etc/passwd", &[]).await.status, 404);
 }
 
+/// Names that cannot lead to a file are "not found", as nginx answers, not
+/// a server error: a name over the file system's 255-byte limit
+/// (ENAMETOOLONG, which answered 500), a path over `PATH_MAX`, a name
+/// below a file (ENOTDIR) and a symlink cycle (ELOOP). The client's
+/// mistake, so no warning is logged either.
+#[tokio::test]
+async fn names_no_file_can_have_are_not_found() {
+    let (_scratch, root) = site("no-such-name");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let served = Served::start(&root);
+    let long_name = "a".repeat(256);
+    // 17 names of 250 bytes: 4267 bytes, over Linux's 4096-byte PATH_MAX.
+    let long_path = format!("/{}", vec!["b".repeat(250); 17].join("/"));
+    let targets = [
+        format!("/{long_name}"),
+        format!("/docs/{long_name}/index.html"),
+        format!("/{long_name}/"),
+        long_path,
+        "/hello.txt/x".to_owned(),
+        "/loop".to_owned(),
+        "/loop/x".to_owned(),
+    ];
+    for target in &targets {
+        let response = served.get(target, &[]).await;
+        let shown = &target[..target.len().min(40)];
+        assert_eq!(response.status, 404, "{shown}...: {}", response.text());
+    }
+    // The access line comes after the response, and a warning would come
+    // before it: once the last line is here, any warning is too.
+    let last = targets.last().unwrap();
+    served
+        .stderr
+        .wait_for("the last access line", |l| {
+            l.contains(&format!(" target={last} "))
+        })
+        .await;
+    let text = served.stderr.text();
+    assert!(!text.contains("WARN"), "{text}");
+}
+
 #[tokio::test]
 async fn validators_answer_304_to_current_copies() {
     let (_scratch, root) = site("conditional");

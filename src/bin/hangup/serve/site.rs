@@ -14,7 +14,7 @@ use hangup::{Handler, Request, ResponseWriter, Result};
 
 use super::files::{self, OpenFile};
 use super::listing::{self, Entry};
-use super::path::{ResolveError, SitePath, resolve};
+use super::path::{ResolveError, SitePath, classify, resolve};
 
 /// The file served for a directory when present.
 const INDEX: &str = "index.html";
@@ -148,21 +148,12 @@ fn lookup(root: &Path, site: &SitePath) -> std::result::Result<Found, ResolveErr
     }
     listing::read_entries(root, &found.path)
         .map(Found::Listing)
-        .map_err(io_error)
+        .map_err(classify)
 }
 
 /// Opens the regular file at `path` (canonical, inside the root).
 fn open(path: PathBuf) -> std::result::Result<Found, ResolveError> {
-    OpenFile::open(path).map(Found::File).map_err(io_error)
-}
-
-/// Sorts an error of opening or listing into what the client is told.
-fn io_error(err: io::Error) -> ResolveError {
-    match err.kind() {
-        io::ErrorKind::NotFound => ResolveError::NotFound,
-        io::ErrorKind::PermissionDenied => ResolveError::Forbidden,
-        _ => ResolveError::Io(err),
-    }
+    OpenFile::open(path).map(Found::File).map_err(classify)
 }
 
 /// Answers `status` with a one-line plain-text body that says why.
