@@ -658,6 +658,47 @@ async fn single_byte_ranges_get_206_and_impossible_ones_416() {
     );
 }
 
+/// An empty file has no byte for a range to start at (RFC 9110 §14.1.2):
+/// `bytes=0-0`, `bytes=0-` and `bytes=-0` are unsatisfiable, so 416 with
+/// `Content-Range: bytes */0` and a body that suggests no range (it used
+/// to suggest `bytes=0-0`, itself unsatisfiable). A suffix range such as
+/// `bytes=-5` is satisfiable and selects the whole, empty, file, which no
+/// `Content-Range` can describe: 200 with the empty file, as a server
+/// that ignores `Range` answers (§14.2).
+#[tokio::test]
+async fn ranges_of_an_empty_file_get_a_truthful_416_or_the_empty_file() {
+    let (_scratch, root) = site("empty-ranges");
+    std::fs::write(root.join("empty.txt"), b"").unwrap();
+    let served = Served::start(&root);
+
+    for range in ["bytes=0-0", "bytes=0-", "bytes=-0", "bytes=5-9"] {
+        let response = served.get("/empty.txt", &[("Range", range)]).await;
+        assert_eq!(response.status, 416, "{range}");
+        assert_eq!(
+            response.header("content-range"),
+            Some("bytes */0"),
+            "{range}"
+        );
+        let text = response.text();
+        assert!(
+            !text.contains("bytes="),
+            "{range}: suggests a range: {text}"
+        );
+        assert!(text.contains("empty"), "{range}: {text}");
+    }
+    for range in ["bytes=-5", "bytes=-1"] {
+        let response = served.get("/empty.txt", &[("Range", range)]).await;
+        assert_eq!(response.status, 200, "{range}: {}", response.text());
+        assert_eq!(response.header("content-range"), None, "{range}");
+        assert_eq!(response.header("content-length"), Some("0"), "{range}");
+        assert!(response.body.is_empty(), "{range}");
+    }
+    let plain = served.get("/empty.txt", &[]).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-length"), Some("0"));
+    assert!(plain.body.is_empty());
+}
+
 #[tokio::test]
 async fn a_large_file_streams_intact_with_a_content_length() {
     let (_scratch, root) = site("large");
