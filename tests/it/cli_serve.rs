@@ -579,6 +579,41 @@ async fn validators_answer_304_to_current_copies() {
     }
 }
 
+/// Two files with the same length and modification time (copies made
+/// with `cp -p` or `rsync -t`, a reproducible build's fixed timestamps)
+/// get different ETags. So a file replaced by such a twin (renamed over
+/// it, as atomic deploys do) is a new version: the old tag no longer
+/// matches, and a cache gets the new bytes instead of a 304.
+#[tokio::test]
+async fn etags_tell_apart_files_with_the_same_size_and_mtime() {
+    let (_scratch, root) = site("etags");
+    let stamp = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for (name, body) in [("one.txt", "version 1\n"), ("two.txt", "version 2\n")] {
+        let mut file = std::fs::File::create(root.join(name)).unwrap();
+        file.write_all(body.as_bytes()).unwrap();
+        file.set_modified(stamp).unwrap();
+    }
+    let served = Served::start(&root);
+
+    let one = served.get("/one.txt", &[]).await;
+    let two = served.get("/two.txt", &[]).await;
+    // The premise: nothing but the file itself tells them apart.
+    for name in ["content-length", "last-modified"] {
+        assert_eq!(one.header(name), two.header(name), "{name}");
+    }
+    let old_tag = one.header("etag").expect("etag");
+    assert_ne!(Some(old_tag), two.header("etag"));
+
+    std::fs::rename(root.join("two.txt"), root.join("one.txt")).unwrap();
+    let after = served.get("/one.txt", &[("If-None-Match", old_tag)]).await;
+    assert_eq!(
+        (after.status, after.text().as_str()),
+        (200, "version 2\n"),
+        "a stale copy was confirmed"
+    );
+    assert_ne!(after.header("etag"), Some(old_tag));
+}
+
 #[tokio::test]
 async fn single_byte_ranges_get_206_and_impossible_ones_416() {
     let (_scratch, root) = site("ranges");
