@@ -32,7 +32,7 @@ const BIG_BYTES: usize = 8 << 20;
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
 /// A scratch directory under the system temp dir, removed on drop.
-struct Scratch {
+pub(crate) struct Scratch {
     path: PathBuf,
 }
 
@@ -71,7 +71,7 @@ impl Drop for Scratch {
 /// root/secret-link   -> ../outside/secret.txt
 /// root/abs           -> /etc
 /// ```
-fn site(test: &str) -> (Scratch, PathBuf) {
+pub(crate) fn site(test: &str) -> (Scratch, PathBuf) {
     let scratch = Scratch::new(test);
     let root = scratch.path.join("root");
     let outside = scratch.path.join("outside");
@@ -111,23 +111,33 @@ fn write_big(root: &Path) -> Vec<u8> {
     data
 }
 
-/// The server's stderr, line by line, filled by a reader thread.
+/// The server's stderr, line by line, filled by a reader thread. Lines
+/// are kept as the bytes the server wrote (without the `\n`), so a byte
+/// that is not UTF-8 neither stops the reader nor hides.
 #[derive(Clone, Default)]
-struct Stderr(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Stderr(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Stderr {
-    /// Every line so far.
-    fn lines(&self) -> Vec<String> {
+    /// Every line so far, as written.
+    pub(crate) fn raw_lines(&self) -> Vec<Vec<u8>> {
         self.0.lock().unwrap().clone()
     }
 
+    /// Every line so far, as text (bytes that are not UTF-8 replaced).
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.raw_lines()
+            .iter()
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+
     /// Every line so far, as one text (for failure messages).
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines().join("\n")
     }
 
     /// Waits (bounded by [`LIMIT`]) for a line that satisfies `wanted`.
-    async fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + LIMIT;
         loop {
             if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
@@ -143,7 +153,7 @@ impl Stderr {
     }
 
     /// The access-log lines for `target` (the request target as sent).
-    fn access_lines(&self, target: &str) -> Vec<String> {
+    pub(crate) fn access_lines(&self, target: &str) -> Vec<String> {
         let field = format!(" target={target} ");
         self.lines()
             .into_iter()
@@ -153,21 +163,26 @@ impl Stderr {
 }
 
 /// A running `hangup serve`; killed by its PID when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Stderr,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
+    pub(crate) stderr: Stderr,
 }
 
 impl Served {
-    /// Starts `hangup serve ROOT --addr 127.0.0.1:0` and waits until it
-    /// announces the address it listens on.
-    fn start(root: &Path) -> Served {
+    /// Starts `hangup serve ROOT --addr 127.0.0.1:0` logging at INFO (every
+    /// access line) and waits until it announces the address it listens on.
+    pub(crate) fn start(root: &Path) -> Served {
+        Served::start_logging(root, "info")
+    }
+
+    /// [`start`](Self::start) with `RUST_LOG` set to `log`.
+    pub(crate) fn start_logging(root: &Path, log: &str) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hangup"))
             .arg("serve")
             .arg(root)
             .args(["--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -177,9 +192,18 @@ impl Served {
         let pipe = child.stderr.take().expect("stderr pipe");
         let lines = stderr.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines.0.lock().unwrap().push(line);
+            let mut pipe = BufReader::new(pipe);
+            loop {
+                let mut line = Vec::new();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if line.last() == Some(&b'\n') {
+                            line.pop();
+                        }
+                        lines.0.lock().unwrap().push(line);
+                    }
+                }
             }
         });
         let mut served = Served {
@@ -209,7 +233,7 @@ impl Served {
     }
 
     /// Sends `request` on a fresh connection and parses the one response.
-    async fn exchange(&self, request: &[u8]) -> Response {
+    pub(crate) async fn exchange(&self, request: &[u8]) -> Response {
         let is_head = request.starts_with(b"HEAD ");
         let raw = raw_exchange(self.addr, request).await;
         let mut responses = parse_responses(&raw, &[is_head]);
@@ -218,7 +242,7 @@ impl Served {
     }
 
     /// `GET target` with extra header lines, on its own connection.
-    async fn get(&self, target: &str, extra: &[(&str, &str)]) -> Response {
+    pub(crate) async fn get(&self, target: &str, extra: &[(&str, &str)]) -> Response {
         self.exchange(&request("GET", target, extra)).await
     }
 
@@ -254,7 +278,7 @@ fn announced(line: &str) -> Option<SocketAddr> {
 }
 
 /// A request closing the connection after the response.
-fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut text = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (name, value) in extra {
         text.push_str(&format!("{name}: {value}\r\n"));
@@ -264,7 +288,7 @@ fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// The value of `name=` in an access-log line.
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let key = format!(" {name}=");
     let start = line.find(&key)? + key.len();
     line[start..].split_whitespace().next()

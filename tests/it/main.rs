@@ -3,6 +3,7 @@
 mod access_log;
 mod cli_lab;
 mod cli_serve;
+mod cli_serve_logs;
 mod connection;
 mod framing;
 mod hangups;

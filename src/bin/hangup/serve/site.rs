@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use hangup::http::header::{ALLOW, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS};
 use hangup::http::{HeaderValue, Method, StatusCode};
-use hangup::{Handler, Request, ResponseWriter, Result};
+use hangup::{Escaped, Handler, Request, ResponseWriter, Result};
 
 use super::files::{self, OpenFile};
 use super::listing::{self, Entry};
@@ -90,9 +90,16 @@ impl Site {
                 .await
             }
             Err(ResolveError::Io(err)) => {
-                // Our problem, not the client's: worth a warning.
+                // Our problem, not the client's: worth a warning. The path
+                // is the client's text, decoded: escaped, so that an LF in
+                // it cannot start a log line of the client's making.
                 let path = site.display(false);
-                tracing::warn!(target: "hangup::serve", %path, %err, "cannot read");
+                tracing::warn!(
+                    target: "hangup::serve",
+                    path = %Escaped::bytes(path.as_bytes()),
+                    %err,
+                    "cannot read"
+                );
                 error(
                     res,
                     StatusCode::INTERNAL_SERVER_ERROR,
