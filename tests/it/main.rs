@@ -5,6 +5,7 @@ mod cli_lab;
 mod cli_serve;
 mod cli_serve_logs;
 mod connection;
+mod examples;
 mod framing;
 mod hangups;
 mod proptests;
