@@ -5,6 +5,8 @@
 //!   copying (one vectored write of head and body)
 //! - `POST /echo` → the request body, streamed back
 //!
+//! `HEAD` is answered wherever `GET` is: the same head, no body.
+//!
 //! ```text
 //! cargo run --release --example bench_server [ADDR]   # default 127.0.0.1:3000
 //! HANGUP_SOCKET_WATCH=off ...                          # measure the watch's cost
@@ -27,14 +29,18 @@ fn zeroes() -> &'static [u8] {
     ZEROES.get_or_init(|| vec![b'0'; MAX_BYTES])
 }
 
-async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
+/// Answers one request: see the module docs. (Public so that the
+/// integration tests serve this very route.)
+pub async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
     let path = request.path();
     match (request.method(), path) {
-        (&Method::GET, "/plaintext" | "/") => {
+        // HEAD wherever GET: the writer counts the body for the head's
+        // `Content-Length` and sends none of it.
+        (&Method::GET | &Method::HEAD, "/plaintext" | "/") => {
             response.insert_header(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))?;
             response.write_all(b"Hello, World!").await
         }
-        (&Method::GET, _) if path.starts_with("/bytes/") => {
+        (&Method::GET | &Method::HEAD, _) if path.starts_with("/bytes/") => {
             match path["/bytes/".len()..].parse::<usize>() {
                 Ok(n) if n <= MAX_BYTES => {
                     response.insert_header(

@@ -1,5 +1,6 @@
-//! `GET /` → `Hello, World!`; `POST /echo` → the request body, whatever its
-//! framing (`Content-Length` or chunked); anything else → 404.
+//! `GET /` → `Hello, World!` (and `HEAD /` → its head); `POST /echo` →
+//! the request body, whatever its framing (`Content-Length` or chunked);
+//! anything else → 404.
 //!
 //! ```text
 //! cargo run --example echo [ADDR]    # ADDR or $HANGUP_ADDR, default 127.0.0.1:3000
@@ -9,9 +10,14 @@
 use hangup::http::{Method, StatusCode};
 use hangup::{Config, Request, ResponseWriter, Server};
 
-async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
+/// Answers one request: see the module docs. (Public so that the
+/// integration tests serve this very route.)
+pub async fn route(mut request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
     match (request.method(), request.path()) {
-        (&Method::GET, "/") => response.write_all(b"Hello, World!").await,
+        // HEAD wherever GET, as Go's ServeMux and axum's router do: the
+        // writer sends the head GET would get, `Content-Length` included,
+        // and drops the body.
+        (&Method::GET | &Method::HEAD, "/") => response.write_all(b"Hello, World!").await,
         (&Method::POST, "/echo") => {
             // Stream it back chunk by chunk: memory stays flat for any size.
             while let Some(chunk) = request.body_mut().chunk().await? {

@@ -1,5 +1,7 @@
 //! `GET /` → `Hello, World!`: the smallest hangup server, used by the
-//! benchmarks.
+//! benchmarks. Every request, whatever its method and path, gets this
+//! answer; a HEAD gets the same head and no body (the writer drops body
+//! bytes for HEAD and keeps their count for `Content-Length`).
 //!
 //! ```text
 //! cargo run --release --example hello [ADDR]    # ADDR or $HANGUP_ADDR, default 127.0.0.1:3000
@@ -11,7 +13,9 @@
 
 use hangup::{Config, Request, ResponseWriter, Server};
 
-async fn hello(_request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
+/// Answers every request with `Hello, World!`. (Public so that the
+/// integration tests serve this very handler.)
+pub async fn hello(_request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
     response.insert_header(
         hangup::http::header::CONTENT_TYPE,
         hangup::http::HeaderValue::from_static("text/plain"),

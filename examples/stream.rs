@@ -9,18 +9,29 @@
 //! The loop never has to fail a write to notice: the socket watch fires
 //! `hung_up()` when the client's FIN or RST arrives, so the stream stops
 //! at once, even between ticks.
+//!
+//! `HEAD` gets the stream's head (chunked, as the GET's) and no events.
 
 use std::time::Duration;
 
 use hangup::http::{HeaderValue, header};
 use hangup::{Config, Request, ResponseWriter, Server};
 
-async fn events(request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
+/// Streams ticks until the client leaves. (Public so that the
+/// integration tests serve this very handler.)
+pub async fn events(request: Request, mut response: ResponseWriter) -> hangup::Result<()> {
     response.insert_header(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     )?;
     response.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))?;
+    if response.is_head() {
+        // A HEAD gets the GET's head and no body, and ticking would only
+        // hold the connection until the client left. Flushing now frames
+        // the head as the GET's (chunked: its length is unknown); returning
+        // without it would announce `content-length: 0`, which is false.
+        return response.flush().await;
+    }
     let mut ticks = tokio::time::interval(Duration::from_millis(500));
     let hung_up = request.hung_up();
     tokio::pin!(hung_up);

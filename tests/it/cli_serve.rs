@@ -32,7 +32,7 @@ const BIG_BYTES: usize = 8 << 20;
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
 /// A scratch directory under the system temp dir, removed on drop.
-struct Scratch {
+pub(crate) struct Scratch {
     path: PathBuf,
 }
 
@@ -71,7 +71,7 @@ impl Drop for Scratch {
 /// root/secret-link   -> ../outside/secret.txt
 /// root/abs           -> /etc
 /// ```
-fn site(test: &str) -> (Scratch, PathBuf) {
+pub(crate) fn site(test: &str) -> (Scratch, PathBuf) {
     let scratch = Scratch::new(test);
     let root = scratch.path.join("root");
     let outside = scratch.path.join("outside");
@@ -111,23 +111,33 @@ fn write_big(root: &Path) -> Vec<u8> {
     data
 }
 
-/// The server's stderr, line by line, filled by a reader thread.
+/// The server's stderr, line by line, filled by a reader thread. Lines
+/// are kept as the bytes the server wrote (without the `\n`), so a byte
+/// that is not UTF-8 neither stops the reader nor hides.
 #[derive(Clone, Default)]
-struct Stderr(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Stderr(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Stderr {
-    /// Every line so far.
-    fn lines(&self) -> Vec<String> {
+    /// Every line so far, as written.
+    pub(crate) fn raw_lines(&self) -> Vec<Vec<u8>> {
         self.0.lock().unwrap().clone()
     }
 
+    /// Every line so far, as text (bytes that are not UTF-8 replaced).
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.raw_lines()
+            .iter()
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+
     /// Every line so far, as one text (for failure messages).
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines().join("\n")
     }
 
     /// Waits (bounded by [`LIMIT`]) for a line that satisfies `wanted`.
-    async fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + LIMIT;
         loop {
             if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
@@ -143,7 +153,7 @@ impl Stderr {
     }
 
     /// The access-log lines for `target` (the request target as sent).
-    fn access_lines(&self, target: &str) -> Vec<String> {
+    pub(crate) fn access_lines(&self, target: &str) -> Vec<String> {
         let field = format!(" target={target} ");
         self.lines()
             .into_iter()
@@ -153,21 +163,26 @@ impl Stderr {
 }
 
 /// A running `hangup serve`; killed by its PID when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Stderr,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
+    pub(crate) stderr: Stderr,
 }
 
 impl Served {
-    /// Starts `hangup serve ROOT --addr 127.0.0.1:0` and waits until it
-    /// announces the address it listens on.
-    fn start(root: &Path) -> Served {
+    /// Starts `hangup serve ROOT --addr 127.0.0.1:0` logging at INFO (every
+    /// access line) and waits until it announces the address it listens on.
+    pub(crate) fn start(root: &Path) -> Served {
+        Served::start_logging(root, "info")
+    }
+
+    /// [`start`](Self::start) with `RUST_LOG` set to `log`.
+    pub(crate) fn start_logging(root: &Path, log: &str) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hangup"))
             .arg("serve")
             .arg(root)
             .args(["--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -177,9 +192,18 @@ impl Served {
         let pipe = child.stderr.take().expect("stderr pipe");
         let lines = stderr.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines.0.lock().unwrap().push(line);
+            let mut pipe = BufReader::new(pipe);
+            loop {
+                let mut line = Vec::new();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if line.last() == Some(&b'\n') {
+                            line.pop();
+                        }
+                        lines.0.lock().unwrap().push(line);
+                    }
+                }
             }
         });
         let mut served = Served {
@@ -209,7 +233,7 @@ impl Served {
     }
 
     /// Sends `request` on a fresh connection and parses the one response.
-    async fn exchange(&self, request: &[u8]) -> Response {
+    pub(crate) async fn exchange(&self, request: &[u8]) -> Response {
         let is_head = request.starts_with(b"HEAD ");
         let raw = raw_exchange(self.addr, request).await;
         let mut responses = parse_responses(&raw, &[is_head]);
@@ -218,7 +242,7 @@ impl Served {
     }
 
     /// `GET target` with extra header lines, on its own connection.
-    async fn get(&self, target: &str, extra: &[(&str, &str)]) -> Response {
+    pub(crate) async fn get(&self, target: &str, extra: &[(&str, &str)]) -> Response {
         self.exchange(&request("GET", target, extra)).await
     }
 
@@ -254,7 +278,7 @@ fn announced(line: &str) -> Option<SocketAddr> {
 }
 
 /// A request closing the connection after the response.
-fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut text = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (name, value) in extra {
         text.push_str(&format!("{name}: {value}\r\n"));
@@ -264,7 +288,7 @@ fn request(method: &str, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// The value of `name=` in an access-log line.
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let key = format!(" {name}=");
     let start = line.find(&key)? + key.len();
     line[start..].split_whitespace().next()
@@ -492,6 +516,47 @@ async fn traversal_attempts_never_leave_the_root() {
     assert_eq!(served.get("//etc/passwd", &[]).await.status, 404);
 }
 
+/// Names that cannot lead to a file are "not found", as nginx answers, not
+/// a server error: a name over the file system's 255-byte limit
+/// (ENAMETOOLONG, which answered 500), a path over `PATH_MAX`, a name
+/// below a file (ENOTDIR) and a symlink cycle (ELOOP). The client's
+/// mistake, so no warning is logged either.
+#[tokio::test]
+async fn names_no_file_can_have_are_not_found() {
+    let (_scratch, root) = site("no-such-name");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let served = Served::start(&root);
+    let long_name = "a".repeat(256);
+    // 17 names of 250 bytes: 4267 bytes, over Linux's 4096-byte PATH_MAX.
+    let long_path = format!("/{}", vec!["b".repeat(250); 17].join("/"));
+    let targets = [
+        format!("/{long_name}"),
+        format!("/docs/{long_name}/index.html"),
+        format!("/{long_name}/"),
+        long_path,
+        "/hello.txt/x".to_owned(),
+        "/loop".to_owned(),
+        "/loop/x".to_owned(),
+    ];
+    for target in &targets {
+        let response = served.get(target, &[]).await;
+        let shown = &target[..target.len().min(40)];
+        assert_eq!(response.status, 404, "{shown}...: {}", response.text());
+    }
+    // The access line comes after the response, and a warning would come
+    // before it: once the last line is here, any warning is too.
+    let last = targets.last().unwrap();
+    served
+        .stderr
+        .wait_for("the last access line", |l| {
+            l.contains(&format!(" target={last} "))
+        })
+        .await;
+    let text = served.stderr.text();
+    assert!(!text.contains("WARN"), "{text}");
+}
+
 #[tokio::test]
 async fn validators_answer_304_to_current_copies() {
     let (_scratch, root) = site("conditional");
@@ -536,6 +601,41 @@ async fn validators_answer_304_to_current_copies() {
             "{extra:?}"
         );
     }
+}
+
+/// Two files with the same length and modification time (copies made
+/// with `cp -p` or `rsync -t`, a reproducible build's fixed timestamps)
+/// get different ETags. So a file replaced by such a twin (renamed over
+/// it, as atomic deploys do) is a new version: the old tag no longer
+/// matches, and a cache gets the new bytes instead of a 304.
+#[tokio::test]
+async fn etags_tell_apart_files_with_the_same_size_and_mtime() {
+    let (_scratch, root) = site("etags");
+    let stamp = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for (name, body) in [("one.txt", "version 1\n"), ("two.txt", "version 2\n")] {
+        let mut file = std::fs::File::create(root.join(name)).unwrap();
+        file.write_all(body.as_bytes()).unwrap();
+        file.set_modified(stamp).unwrap();
+    }
+    let served = Served::start(&root);
+
+    let one = served.get("/one.txt", &[]).await;
+    let two = served.get("/two.txt", &[]).await;
+    // The premise: nothing but the file itself tells them apart.
+    for name in ["content-length", "last-modified"] {
+        assert_eq!(one.header(name), two.header(name), "{name}");
+    }
+    let old_tag = one.header("etag").expect("etag");
+    assert_ne!(Some(old_tag), two.header("etag"));
+
+    std::fs::rename(root.join("two.txt"), root.join("one.txt")).unwrap();
+    let after = served.get("/one.txt", &[("If-None-Match", old_tag)]).await;
+    assert_eq!(
+        (after.status, after.text().as_str()),
+        (200, "version 2\n"),
+        "a stale copy was confirmed"
+    );
+    assert_ne!(after.header("etag"), Some(old_tag));
 }
 
 #[tokio::test]
@@ -615,6 +715,47 @@ async fn single_byte_ranges_get_206_and_impossible_ones_416() {
         response.body == big[start..=end],
         "wrong bytes in the range"
     );
+}
+
+/// An empty file has no byte for a range to start at (RFC 9110 §14.1.2):
+/// `bytes=0-0`, `bytes=0-` and `bytes=-0` are unsatisfiable, so 416 with
+/// `Content-Range: bytes */0` and a body that suggests no range (it used
+/// to suggest `bytes=0-0`, itself unsatisfiable). A suffix range such as
+/// `bytes=-5` is satisfiable and selects the whole, empty, file, which no
+/// `Content-Range` can describe: 200 with the empty file, as a server
+/// that ignores `Range` answers (§14.2).
+#[tokio::test]
+async fn ranges_of_an_empty_file_get_a_truthful_416_or_the_empty_file() {
+    let (_scratch, root) = site("empty-ranges");
+    std::fs::write(root.join("empty.txt"), b"").unwrap();
+    let served = Served::start(&root);
+
+    for range in ["bytes=0-0", "bytes=0-", "bytes=-0", "bytes=5-9"] {
+        let response = served.get("/empty.txt", &[("Range", range)]).await;
+        assert_eq!(response.status, 416, "{range}");
+        assert_eq!(
+            response.header("content-range"),
+            Some("bytes */0"),
+            "{range}"
+        );
+        let text = response.text();
+        assert!(
+            !text.contains("bytes="),
+            "{range}: suggests a range: {text}"
+        );
+        assert!(text.contains("empty"), "{range}: {text}");
+    }
+    for range in ["bytes=-5", "bytes=-1"] {
+        let response = served.get("/empty.txt", &[("Range", range)]).await;
+        assert_eq!(response.status, 200, "{range}: {}", response.text());
+        assert_eq!(response.header("content-range"), None, "{range}");
+        assert_eq!(response.header("content-length"), Some("0"), "{range}");
+        assert!(response.body.is_empty(), "{range}");
+    }
+    let plain = served.get("/empty.txt", &[]).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-length"), Some("0"));
+    assert!(plain.body.is_empty());
 }
 
 #[tokio::test]

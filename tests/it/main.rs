@@ -3,7 +3,9 @@
 mod access_log;
 mod cli_lab;
 mod cli_serve;
+mod cli_serve_logs;
 mod connection;
+mod examples;
 mod framing;
 mod hangups;
 mod proptests;

@@ -12,9 +12,13 @@ use hangup::http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validators {
     /// A strong entity tag, quotes included: modification time (to the
-    /// nanosecond) and length, as nginx and Apache derive theirs. Any
-    /// change that keeps both is invisible to it; content hashing would
-    /// cost a read of the whole file per request.
+    /// nanosecond) and length, as nginx derives its tags, then the file's
+    /// identity (`identity`: device, inode and change time). Without the
+    /// identity, two files of the same length and modification time
+    /// (copies made with `cp -p` or `rsync -t`, a reproducible build's
+    /// fixed timestamps) share a tag, so a file replaced by such a twin
+    /// would be confirmed as current (304) to caches holding the old one.
+    /// Content hashing would cost a read of the whole file per request.
     pub etag: String,
     /// The modification time, truncated to the second that HTTP dates
     /// carry; `None` where the platform cannot tell.
@@ -30,10 +34,11 @@ impl Validators {
             .unwrap_or_default();
         Validators {
             etag: format!(
-                "\"{:x}-{:x}-{:x}\"",
+                "\"{:x}-{:x}-{:x}-{:x}\"",
                 since_epoch.as_secs(),
                 since_epoch.subsec_nanos(),
-                metadata.len()
+                metadata.len(),
+                identity(metadata)
             ),
             last_modified: modified
                 .map(|_| UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs())),
@@ -91,6 +96,48 @@ impl Validators {
     }
 }
 
+/// Which file this is, and which of its lives: the device and inode
+/// numbers, which tell apart two files that exist at once (and a file
+/// from the one renamed over it), and the inode's change time, which
+/// moves on every write and cannot be set back the way the modification
+/// time can (`touch -d`), so an in-place rewrite that restores the
+/// modification time and length changes the tag too. Hashed (FNV-1a,
+/// 64 bits) to keep the tag short; not meant to hide anything.
+///
+/// The cost: a tag also changes when nothing in the bytes did (a copy
+/// restored from backup, a `chmod`, a new hard link), which costs a cache
+/// one full download, never a stale copy. `0` where the platform has no
+/// inodes.
+fn identity(metadata: &Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let fields = [
+            metadata.dev(),
+            metadata.ino(),
+            metadata.ctime() as u64,
+            metadata.ctime_nsec() as u64,
+        ];
+        fnv1a(fields.iter().flat_map(|field| field.to_le_bytes()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        0
+    }
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: tiny and stable across builds and
+/// releases, so a restart keeps every tag (std's `DefaultHasher` promises
+/// neither).
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    bytes.into_iter().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    })
+}
+
 /// True when the `If-None-Match` list `value` holds `*` or a tag that
 /// matches `etag` under weak comparison (the `W/` prefix is ignored).
 fn matches_any(value: &[u8], etag: &str) -> bool {
@@ -140,6 +187,14 @@ mod tests {
             map.append(*name, HeaderValue::from_static(value));
         }
         map
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        // From the FNV reference test vectors.
+        assert_eq!(fnv1a(*b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(*b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]

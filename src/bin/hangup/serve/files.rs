@@ -119,11 +119,7 @@ pub async fn send(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             )?;
-            let message = format!(
-                "416 Range Not Satisfiable: the file has {len} bytes; ask for bytes=0-{}\n",
-                len.saturating_sub(1)
-            );
-            return res.write_all(message.as_bytes()).await;
+            return res.write_all(unsatisfiable_message(len).as_bytes()).await;
         }
     };
     res.insert_header(CONTENT_LENGTH, HeaderValue::from(count))?;
@@ -190,6 +186,19 @@ fn read_piece(mut file: File, mut buf: Vec<u8>, want: usize, seek: Option<u64>) 
         }
         Ok((file, buf, filled))
     })
+}
+
+/// The body of a 416 for a file of `len` bytes: what it holds, and a
+/// range that would be satisfied, if any (an empty file has none).
+fn unsatisfiable_message(len: u64) -> String {
+    match len.checked_sub(1) {
+        Some(last) => {
+            format!("416 Range Not Satisfiable: the file has {len} bytes; ask for bytes=0-{last}\n")
+        }
+        None => "416 Range Not Satisfiable: the file is empty, so no range of it exists; \
+                 ask without a Range header\n"
+            .to_owned(),
+    }
 }
 
 /// A header value from text this module formatted (digits, quotes, an

@@ -51,6 +51,8 @@ What it logs (stderr, one line per request, target hangup::access):
   acked       bytes the client's TCP acknowledged (Linux); an aborted
               download shows how far it really got
   cause/phase why and when a client left (reset, peer-closed, ...)
+  Text the client chose (target, method, path) is escaped: any byte but
+  printable ASCII, and space, '\"' and '\\', shows as \\xNN.
   Set RUST_LOG to change the level, e.g. RUST_LOG=debug.
 
 Examples:

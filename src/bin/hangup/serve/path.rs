@@ -227,14 +227,18 @@ pub struct Resolved {
     pub metadata: Metadata,
 }
 
-/// Why a [`SitePath`] names nothing that may be served.
+/// Why a [`SitePath`] names nothing that may be served; [`classify`]
+/// sorts file-system errors into these.
 #[derive(Debug)]
 pub enum ResolveError {
-    /// Nothing there (or a name below a file).
+    /// No file by that name (404): nothing there, a name below a file, a
+    /// name too long for the file system, or a symlink cycle.
     NotFound,
-    /// It exists but leads outside the root (a symlink), or may not be read.
+    /// It exists but leads outside the root (a symlink), or may not be
+    /// read (403).
     Forbidden,
-    /// Any other failure of the file system.
+    /// Any other failure of the file system (500): the server's trouble,
+    /// not the client's mistake.
     Io(io::Error),
 }
 
@@ -243,10 +247,9 @@ pub enum ResolveError {
 ///
 /// # Errors
 ///
-/// [`ResolveError::NotFound`] when nothing is there (or a file is asked
-/// for with a trailing `/`);
 /// [`ResolveError::Forbidden`] when the canonical path is not inside
-/// `root` or permission is denied; [`ResolveError::Io`] otherwise.
+/// `root`; [`ResolveError::NotFound`] when a file is asked for with a
+/// trailing `/`; a file-system error as [`classify`] sorts it.
 pub fn resolve(root: &Path, path: &SitePath) -> Result<Resolved, ResolveError> {
     let joined = root.join(path.to_relative());
     let canonical = std::fs::canonicalize(&joined).map_err(classify)?;
@@ -270,14 +273,36 @@ pub fn stays_inside(root: &Path, path: &Path) -> bool {
     std::fs::canonicalize(path).is_ok_and(|canonical| canonical.starts_with(root))
 }
 
-/// Sorts a file-system error into what the client is told.
-fn classify(err: io::Error) -> ResolveError {
+/// Sorts a file-system error into what the client is told: the one place
+/// where an errno becomes a status, for resolving, opening and listing
+/// alike.
+///
+/// | errno | answer | why |
+/// |---|---|---|
+/// | `ENOENT`, `ENOTDIR` | 404 [`NotFound`](ResolveError::NotFound) | no such name, or a name below a file |
+/// | `ENAMETOOLONG` | 404 `NotFound` | a name over the file system's limit (`NAME_MAX`, 255 bytes on most) or a path over `PATH_MAX` cannot name a file; nginx answers 404 too |
+/// | `ELOOP` | 404 `NotFound` | a symlink cycle, or a chain longer than the kernel follows (40 links on Linux): it leads to no file (nginx's 403 for `ELOOP` is its `disable_symlinks` refusing a link; here links are followed and those leading out are refused by the root check) |
+/// | `EACCES`, `EPERM` | 403 [`Forbidden`](ResolveError::Forbidden) | it is there, but this process may not read it |
+/// | any other (`EMFILE`, `EIO`, `ENOMEM`, ...) | 500 [`Io`](ResolveError::Io) | the server's own trouble, worth a warning |
+///
+/// An error without an errno (one this program made, such as a file that
+/// stopped being a regular file after it was resolved) is sorted by its
+/// [`io::ErrorKind`] the same way: `NotFound` and `NotADirectory` are 404,
+/// `PermissionDenied` is 403, the rest 500.
+pub fn classify(err: io::Error) -> ResolveError {
+    #[cfg(unix)]
+    if let Some(errno) = err.raw_os_error() {
+        return match errno {
+            libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => {
+                ResolveError::NotFound
+            }
+            libc::EACCES | libc::EPERM => ResolveError::Forbidden,
+            _ => ResolveError::Io(err),
+        };
+    }
     match err.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ResolveError::NotFound,
         io::ErrorKind::PermissionDenied => ResolveError::Forbidden,
-        // ELOOP (a symlink cycle, no stable `io::ErrorKind` yet) names
-        // nothing servable.
-        _ if err.raw_os_error() == Some(libc::ELOOP) => ResolveError::NotFound,
         _ => ResolveError::Io(err),
     }
 }
@@ -473,6 +498,49 @@ mod tests {
             assert!(
                 matches!(tree.resolve(path), Some(Err(ResolveError::NotFound))),
                 "{path}: {:?}",
+                tree.resolve(path)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_are_sorted_into_404_403_and_500() {
+        let sorted = |err: io::Error| match classify(err) {
+            ResolveError::NotFound => 404,
+            ResolveError::Forbidden => 403,
+            ResolveError::Io(_) => 500,
+        };
+        #[cfg(unix)]
+        for (errno, status) in [
+            (libc::ENOENT, 404),
+            (libc::ENOTDIR, 404),
+            (libc::ENAMETOOLONG, 404),
+            (libc::ELOOP, 404),
+            (libc::EACCES, 403),
+            (libc::EPERM, 403),
+            (libc::EMFILE, 500),
+            (libc::EIO, 500),
+            (libc::ENOMEM, 500),
+        ] {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(sorted(err), status, "errno {errno}");
+        }
+        assert_eq!(sorted(io::Error::new(io::ErrorKind::NotFound, "gone")), 404);
+        assert_eq!(sorted(io::ErrorKind::NotADirectory.into()), 404);
+        assert_eq!(sorted(io::ErrorKind::PermissionDenied.into()), 403);
+        assert_eq!(sorted(io::Error::other("odd")), 500);
+    }
+
+    #[test]
+    fn resolve_reports_names_too_long_as_not_found() {
+        let tree = Tree::new("long");
+        let long_name = format!("/{}", "a".repeat(256));
+        let long_path = format!("/{}", vec!["b".repeat(250); 17].join("/"));
+        for path in [long_name.as_str(), long_path.as_str()] {
+            assert!(
+                matches!(tree.resolve(path), Some(Err(ResolveError::NotFound))),
+                "{}: {:?}",
+                &path[..20],
                 tree.resolve(path)
             );
         }

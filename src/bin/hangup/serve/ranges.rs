@@ -6,6 +6,14 @@
 //! whole file is sent with 200, which RFC 9110 §14.2 allows ("a server
 //! MAY ignore the Range header field"). Multipart `byteranges` responses
 //! are rare enough in practice not to be worth their weight here.
+//!
+//! An empty file has no byte for a range to start at, so `0-0`, `0-` and
+//! `-0` are unsatisfiable (416, `Content-Range: bytes */0`), as RFC 9110
+//! §14.1.2 defines it. A suffix range with a non-zero length (`-5`) is
+//! satisfiable by the same definition, and selects the whole file, which
+//! is empty; a `206` cannot say so (`Content-Range` needs a first byte at
+//! or before the last one, §14.4), so that range is ignored: 200 with the
+//! empty file, the same bytes a 206 would have carried.
 
 /// What to send for a `Range` header, given the file's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +57,13 @@ impl RangeRequest {
         match (digits(first), digits(last)) {
             // `-N`: the last N bytes.
             (None, Some(suffix)) if first.is_empty() => {
-                if suffix == 0 || len == 0 {
+                if suffix == 0 {
+                    // §14.1.2: only a non-zero suffix-length is satisfiable.
                     RangeRequest::Unsatisfiable
+                } else if len == 0 {
+                    // Satisfiable, but the whole file is no bytes, which
+                    // no `Content-Range` can describe: see the module docs.
+                    RangeRequest::Full
                 } else {
                     RangeRequest::Partial {
                         start: len.saturating_sub(suffix),
@@ -120,8 +133,15 @@ mod tests {
         assert_eq!(parse("bytes=100-200", 100), Unsatisfiable);
         assert_eq!(parse("bytes=-0", 100), Unsatisfiable);
         assert_eq!(parse("bytes=0-", 0), Unsatisfiable);
-        assert_eq!(parse("bytes=-5", 0), Unsatisfiable);
+        assert_eq!(parse("bytes=0-0", 0), Unsatisfiable);
+        assert_eq!(parse("bytes=-0", 0), Unsatisfiable);
         assert_eq!(parse("bytes=99999999999999999999999-", 100), Unsatisfiable);
+    }
+
+    #[test]
+    fn a_suffix_range_of_an_empty_file_is_the_whole_empty_file() {
+        assert_eq!(parse("bytes=-5", 0), Full);
+        assert_eq!(parse("bytes=-1", 0), Full);
     }
 
     #[test]

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use hangup::http::header::{ALLOW, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS};
 use hangup::http::{HeaderValue, Method, StatusCode};
-use hangup::{Handler, Request, ResponseWriter, Result};
+use hangup::{Escaped, Handler, Request, ResponseWriter, Result};
 
 use super::files::{self, OpenFile};
 use super::listing::{self, Entry};
-use super::path::{ResolveError, SitePath, resolve};
+use super::path::{ResolveError, SitePath, classify, resolve};
 
 /// The file served for a directory when present.
 const INDEX: &str = "index.html";
@@ -90,9 +90,16 @@ impl Site {
                 .await
             }
             Err(ResolveError::Io(err)) => {
-                // Our problem, not the client's: worth a warning.
+                // Our problem, not the client's: worth a warning. The path
+                // is the client's text, decoded: escaped, so that an LF in
+                // it cannot start a log line of the client's making.
                 let path = site.display(false);
-                tracing::warn!(target: "hangup::serve", %path, %err, "cannot read");
+                tracing::warn!(
+                    target: "hangup::serve",
+                    path = %Escaped::bytes(path.as_bytes()),
+                    %err,
+                    "cannot read"
+                );
                 error(
                     res,
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,21 +155,12 @@ fn lookup(root: &Path, site: &SitePath) -> std::result::Result<Found, ResolveErr
     }
     listing::read_entries(root, &found.path)
         .map(Found::Listing)
-        .map_err(io_error)
+        .map_err(classify)
 }
 
 /// Opens the regular file at `path` (canonical, inside the root).
 fn open(path: PathBuf) -> std::result::Result<Found, ResolveError> {
-    OpenFile::open(path).map(Found::File).map_err(io_error)
-}
-
-/// Sorts an error of opening or listing into what the client is told.
-fn io_error(err: io::Error) -> ResolveError {
-    match err.kind() {
-        io::ErrorKind::NotFound => ResolveError::NotFound,
-        io::ErrorKind::PermissionDenied => ResolveError::Forbidden,
-        _ => ResolveError::Io(err),
-    }
+    OpenFile::open(path).map(Found::File).map_err(classify)
 }
 
 /// Answers `status` with a one-line plain-text body that says why.
