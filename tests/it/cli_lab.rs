@@ -27,10 +27,11 @@ fn lab_json_reports_the_threshold_and_the_watch() {
     let output = lab(&["--json"]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     let cells = cells(&json);
-    // 2 sizes × 1 buffer × 2 closes × 3 behaviours.
-    assert_eq!(cells.len(), 12, "{json:#}");
+    // 2 sizes × 1 buffer × 2 closes × 4 behaviours.
+    assert_eq!(cells.len(), 16, "{json:#}");
     for field in [
         "size",
+        "first_failed_write",
         "buffer",
         "close",
         "behaviour",
@@ -70,6 +71,12 @@ fn lab_json_reports_the_threshold_and_the_watch() {
     assert_eq!(large["acked"], 0);
     // Notify: the handler was told before writing.
     assert!(find(1024, "fin", "notify")["told_before_writing"].is_string());
+    // The Go-shaped server: after a FIN, a 12 KiB response's Writes fail
+    // with EPIPE; 1 KiB waits in Go's response buffer until the handler
+    // returned, so none of its Writes can fail.
+    let go = find(12288, "fin", "go");
+    assert_eq!(go["first_failed_write"]["errno"], libc::EPIPE, "{go:#}");
+    assert!(find(1024, "fin", "go")["first_failed_write"].is_null());
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The lab's tables and findings, written from the measured results only:
-//! every number in a sentence comes from a cell of this run.
+//! every number in a sentence comes from a cell or an exchange of this run.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::cell::{Behaviour, CellResult, Close, Plan};
+use super::go::{CONN_BUFFER_BYTES, RESPONSE_BUFFER_BYTES};
 
 /// What one cell shows in a table.
 fn code(result: &CellResult) -> String {
@@ -12,8 +13,21 @@ fn code(result: &CellResult) -> String {
         (Some(failed), _) => format!("err@{}", failed.at_bytes),
         (None, Some(Err(_))) => "end-err".to_owned(),
         (None, Some(Ok(()))) if result.acked == Some(0) && result.written > 0 => "lost".to_owned(),
+        // The Go-shaped server does not read TCP_INFO: no error, and what
+        // the client's TCP acknowledged is not measured.
+        (None, Some(Ok(()))) if result.acked.is_none() => "no-err".to_owned(),
         (None, Some(Ok(()))) => "ok".to_owned(),
         (None, None) => "?".to_owned(),
+    }
+}
+
+/// A socket error by name, as in the question's "broken pipe".
+fn errno_name(errno: Option<i32>) -> String {
+    match errno {
+        Some(libc::EPIPE) => "EPIPE".to_owned(),
+        Some(libc::ECONNRESET) => "ECONNRESET".to_owned(),
+        Some(errno) => format!("errno {errno}"),
+        None => "error".to_owned(),
     }
 }
 
@@ -42,15 +56,29 @@ pub fn render(
     };
     let _ = writeln!(
         out,
-        "hangup lab: the client sends GET and leaves after {} ms; the handler wakes at {} ms and writes the response in {pieces}.\n",
+        "hangup lab: the client sends GET and leaves after {} ms; the handler wakes at {} ms and writes the response in {pieces}{}.",
         plan.client_leaves_after.as_millis(),
         plan.handler_waits.as_millis(),
+        if plan.content_length {
+            ", having set Content-Length"
+        } else {
+            ""
+        },
     );
+    if results.iter().any(|r| r.cell.behaviour == Behaviour::Go) {
+        let _ = writeln!(
+            out,
+            "On the Go-shaped server the client leaves once the handler started, the handler writes once the server saw it leave,\n\
+             and the buffer is the connection's (Go's is {}, after its {RESPONSE_BUFFER_BYTES}-byte response buffer).",
+            kib(CONN_BUFFER_BYTES)
+        );
+    }
     let _ = writeln!(
         out,
-        "Each cell: the first handler write that failed (err@N: the write that would have taken the body to N bytes),\n\
+        "\nEach cell: the first handler write that failed (err@N: the write that would have taken the body to N bytes),\n\
          or end-err (every write succeeded; ending the response after the handler returned failed),\n\
-         or lost (everything succeeded, and the client's TCP acknowledged none of it).\n"
+         or lost (everything succeeded, and the client's TCP acknowledged none of it),\n\
+         or no-err (nothing failed; the Go-shaped server does not measure what the client's TCP acknowledged).\n"
     );
     for (close, behaviour) in groups(results) {
         let group: Vec<&CellResult> = results
@@ -140,7 +168,7 @@ pub fn render(
                 r.written,
                 r.buffered,
                 r.acked.map_or("?".to_owned(), |a| a.to_string()),
-                r.outcome_status,
+                r.outcome_status.map_or("-".to_owned(), |s| s.to_string()),
                 match (&r.first_failed_write, &r.finish) {
                     (Some(f), _) => f.error.clone(),
                     (None, Some(Ok(()))) => "finish ok".to_owned(),
@@ -224,7 +252,9 @@ fn findings(results: &[CellResult], plan: Plan) -> Vec<String> {
             ));
             continue;
         }
-        if behaviour != Behaviour::Conventional {
+        // Only hangup's watch can leave writes as they were: the Go-shaped
+        // server is compared through its own thresholds.
+        if matches!(behaviour, Behaviour::Notify | Behaviour::Abort) {
             let (same, compared) = same_as_conventional(results, &group);
             if compared > 0 && same == compared {
                 out.push(format!(
@@ -235,12 +265,16 @@ fn findings(results: &[CellResult], plan: Plan) -> Vec<String> {
         }
         out.push(format!("{who}: {told_part}{}", thresholds(&group)));
     }
-    let acked: BTreeSet<u64> = results.iter().filter_map(|r| r.acked).collect();
-    let written_max = results.iter().map(|r| r.written).max().unwrap_or(0);
-    out.push(format!(
-        "The client's TCP acknowledged {} response bytes across all cells, while the kernel accepted up to {written_max} from the server: \"written\" is not \"received\".",
-        join(acked.iter().map(|n| n.to_string()))
-    ));
+    // Only hangup's cells read TCP_INFO.
+    let measured: Vec<&CellResult> = results.iter().filter(|r| r.acked.is_some()).collect();
+    let acked: BTreeSet<u64> = measured.iter().filter_map(|r| r.acked).collect();
+    let written_max = measured.iter().map(|r| r.written).max().unwrap_or(0);
+    if !measured.is_empty() {
+        out.push(format!(
+            "The client's TCP acknowledged {} response bytes across all of hangup's cells, while the kernel accepted up to {written_max} from the server: \"written\" is not \"received\".",
+            join(acked.iter().map(|n| n.to_string()))
+        ));
+    }
     out
 }
 
@@ -326,7 +360,7 @@ fn thresholds(group: &[&CellResult]) -> String {
                 " With a {} buffer and a {}-byte response, write #{index} failed because {why} ({}{}).",
                 kib(r.cell.buffer),
                 r.cell.size,
-                cause.unwrap_or_else(|| "?".to_owned()),
+                cause.unwrap_or_else(|| errno_name(errno)),
                 errno.map_or(String::new(), |e| format!(", errno {e}")),
             )
         }
