@@ -1,16 +1,22 @@
 //! `hangup lab`: the broken-pipe puzzle, reproduced on this machine and
 //! explained from what was measured.
 //!
-//! Each *cell* runs a fresh in-process server on 127.0.0.1 and one client
-//! that sends a GET and gives up (FIN or RST) while the handler sleeps; the
-//! handler then writes the response in pieces and records what every write
-//! returned. The sweep crosses response size ×
+//! First the question itself, to the byte: on a model of Go's `net/http`
+//! (`go.rs`), the smallest response whose one `Write` fails after the client
+//! left, by FIN or RST, chunked or with `Content-Length`, and by buffer
+//! size (`puzzle.rs`).
+//!
+//! Then the sweep. Each *cell* runs a fresh in-process server on 127.0.0.1
+//! and one client that sends a GET and gives up (FIN or RST) while the
+//! handler sleeps; the handler then writes the response in pieces and
+//! records what every write returned. The sweep crosses response size ×
 //! output buffer size × how the client leaves × server behaviour (hangup
 //! with and without its socket watch, and the Go-shaped server). Cells run
 //! a few at a time, so the default run takes seconds.
 
 mod cell;
 mod go;
+mod puzzle;
 mod report;
 mod svg;
 
@@ -26,13 +32,14 @@ Each cell: a client sends GET and closes after --client-leaves-after; the
 handler sleeps --handler-waits, then writes SIZE bytes in --piece pieces
 and stops at the first error, as a conventional handler would. On the
 Go-shaped server (--behaviour go) the client leaves once the handler has
-started and the handler writes once the server saw it leave.
+started and the handler writes once the server saw it leave; its table of
+thresholds (one Write of N bytes) comes first.
 
 Examples:
   hangup lab                                  the default sweep
   hangup lab --sizes 8061 --buffers 4k        the puzzle's one cell, all behaviours
   hangup lab --piece 0                        one big write per response
-  hangup lab --behaviour go --json            the Go model's cells
+  hangup lab --behaviour go --json            the Go model's thresholds and cells
   hangup lab --json > lab.json --svg lab.svg  raw results and a chart")]
 pub struct Args {
     /// Response sizes in bytes (suffixes k/K/KiB = 1024). Default: 1×, 2× and
@@ -48,15 +55,17 @@ pub struct Args {
     /// How the client leaves: fin, rst, or both.
     #[arg(long, value_delimiter = ',', default_value = "fin,rst")]
     close: Vec<CloseArg>,
-    /// Server behaviours: go (a model of Go 1.19 net/http), conventional
-    /// (hangup, socket watch off), notify, abort.
+    /// Server behaviours: go (a model of Go 1.19 net/http, with the
+    /// question's thresholds), conventional (hangup, socket watch off),
+    /// notify, abort.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "go,conventional,notify,abort"
     )]
     behaviour: Vec<BehaviourArg>,
-    /// The handler sets Content-Length to the response size before writing.
+    /// The handler sets Content-Length to the response size before writing
+    /// (the sweep's cells; the Go thresholds are measured both ways).
     #[arg(long)]
     content_length: bool,
     /// Milliseconds between the client's request and its leaving.
@@ -192,6 +201,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let puzzle = if behaviours.contains(&Behaviour::Go) {
+        runtime.block_on(puzzle::measure(puzzle::searches(&closes, &args.buffers)))?
+    } else {
+        puzzle::Puzzle::default()
+    };
     let results = runtime.block_on(run_cells(cells, plan, args.concurrency.max(1), &progress))?;
     progress.finish_and_clear();
 
@@ -200,12 +214,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("cannot write the SVG to {}: {e}", path.display()))?;
     }
     if args.json {
-        let json = serde_json::json!({ "plan": plan, "cells": results });
+        let json = serde_json::json!({ "plan": plan, "puzzle": puzzle, "cells": results });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!(
             "{}",
-            report::render(&results, plan, &args.buffers, &sizes, args.detail)
+            report::render(&results, &puzzle, plan, &args.buffers, &sizes, args.detail)
         );
     }
     Ok(())
