@@ -303,7 +303,12 @@ impl<W: GoWrite> BufWriter<W> {
         while p.len() > self.available() && self.err.is_none() {
             let n = if self.buf.is_empty() {
                 let (n, err) = self.inner.go_write(p).await;
-                self.err = err;
+                // A writer that takes nothing without an error breaks
+                // io.Writer's contract; Go would spin, the model stops.
+                self.err = match err {
+                    None if n == 0 => Some(GoError::new("short write")),
+                    err => err,
+                };
                 n
             } else {
                 let n = self.available();

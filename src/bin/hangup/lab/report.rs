@@ -605,13 +605,14 @@ fn answer(puzzle: &Puzzle, results: &[CellResult]) -> Option<String> {
         .find(Close::Fin, true, CONN_BUFFER_BYTES)
         .and_then(|t| t.first_failing.as_ref())
     {
-        let same = if Some(first.total_bytes()) == fin_total {
-            "the same "
+        // Said only when measured: the same total with and without chunks.
+        let (lead, same) = if Some(first.total_bytes()) == fin_total {
+            ("chunking does not matter: ", "the same ")
         } else {
-            ""
+            ("", "")
         };
         parts.push(format!(
-            "chunking does not matter: with Content-Length set by the handler (head {} B, no framing) it failed from N = {}, {same}{} B in total",
+            "{lead}with Content-Length set by the handler (head {} B, no framing) it failed from N = {}, {same}{} B in total",
             first.trace.head_bytes,
             first.size,
             first.total_bytes()
@@ -634,8 +635,14 @@ fn answer(puzzle: &Puzzle, results: &[CellResult]) -> Option<String> {
                     ),
                     _ => format!("the Write made socket writes {}", socket_writes(first)),
                 };
+                // Said only when measured: FIN and RST differ.
+                let lead = if Some(first.total_bytes()) == fin_total {
+                    "after an RST too"
+                } else {
+                    "what matters about the client is only how it leaves: after an RST"
+                };
                 parts.push(format!(
-                    "the client program does not matter, only how it leaves: after an RST {how}, from N = {} ({} B in total{rst_cl})",
+                    "{lead} {how}, from N = {} ({} B in total{rst_cl})",
                     first.size,
                     first.total_bytes()
                 ));
