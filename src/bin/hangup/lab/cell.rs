@@ -32,6 +32,9 @@ pub enum Behaviour {
     Notify,
     /// The watch treats the FIN as the client leaving: writes fail at once.
     Abort,
+    /// Not hangup: a model of Go 1.19 `net/http`'s buffers and framing on
+    /// raw TCP (`go.rs`), the server of the question.
+    Go,
 }
 
 impl Behaviour {
@@ -40,6 +43,7 @@ impl Behaviour {
             Behaviour::Conventional => "conventional server (watch off)",
             Behaviour::Notify => "hangup, on_fin = Notify",
             Behaviour::Abort => "hangup, on_fin = Abort",
+            Behaviour::Go => "Go-shaped server (model of Go 1.19 net/http)",
         }
     }
 }
@@ -64,6 +68,9 @@ pub struct Plan {
     /// The handler waits this long before writing.
     #[serde(serialize_with = "millis")]
     pub handler_waits: Duration,
+    /// The handler sets `Content-Length` to the response size before
+    /// writing.
+    pub content_length: bool,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -103,7 +110,9 @@ pub struct CellResult {
     pub buffered: u64,
     pub written: u64,
     pub acked: Option<u64>,
-    pub outcome_status: u16,
+    /// The status in hangup's outcome record (499 when the client left);
+    /// `None` on the Go-shaped server, which keeps no such record.
+    pub outcome_status: Option<u16>,
     pub outcome_cause: Option<String>,
 }
 
@@ -201,7 +210,7 @@ pub async fn run(cell: Cell, plan: Plan) -> Result<CellResult, String> {
         buffered: outcome.counters.buffered,
         written: outcome.counters.written,
         acked: outcome.counters.acked,
-        outcome_status: outcome.status().as_u16(),
+        outcome_status: Some(outcome.status().as_u16()),
         outcome_cause: outcome.cause().map(str::to_owned),
     })
 }
@@ -220,6 +229,13 @@ async fn respond(
         told: request.hangup(),
         ..HandlerReport::default()
     };
+    if plan.content_length {
+        let length = hangup::http::HeaderValue::from(cell.size);
+        if let Err(err) = response.insert_header(hangup::http::header::CONTENT_LENGTH, length) {
+            report.finish = Some(Err(format!("set Content-Length: {err}")));
+            return report;
+        }
+    }
     let piece = if plan.piece == 0 {
         cell.size
     } else {

@@ -1,14 +1,22 @@
 //! `hangup lab`: the broken-pipe puzzle, reproduced on this machine and
 //! explained from what was measured.
 //!
-//! Each *cell* runs a fresh in-process server on 127.0.0.1 and one client
-//! that sends a GET and gives up (FIN or RST) while the handler sleeps; the
-//! handler then writes the response in pieces and records what every write
-//! returned. The sweep crosses response size × output buffer size × how the
-//! client leaves × server behaviour. Cells run a few at a time, so the
-//! default sweep takes seconds.
+//! First the question itself, to the byte: on a model of Go's `net/http`
+//! (`go.rs`), the smallest response whose one `Write` fails after the client
+//! left, by FIN or RST, chunked or with `Content-Length`, and by buffer
+//! size (`puzzle.rs`).
+//!
+//! Then the sweep. Each *cell* runs a fresh in-process server on 127.0.0.1
+//! and one client that sends a GET and gives up (FIN or RST) while the
+//! handler sleeps; the handler then writes the response in pieces and
+//! records what every write returned. The sweep crosses response size ×
+//! output buffer size × how the client leaves × server behaviour (hangup
+//! with and without its socket watch, and the Go-shaped server). Cells run
+//! a few at a time, so the default run takes seconds.
 
 mod cell;
+mod go;
+mod puzzle;
 mod report;
 mod svg;
 
@@ -22,12 +30,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[command(after_help = "\
 Each cell: a client sends GET and closes after --client-leaves-after; the
 handler sleeps --handler-waits, then writes SIZE bytes in --piece pieces
-and stops at the first error, as a conventional handler would.
+and stops at the first error, as a conventional handler would. On the
+Go-shaped server (--behaviour go) the client leaves once the handler has
+started and the handler writes once the server saw it leave; its table of
+thresholds (one Write of N bytes) comes first.
 
 Examples:
   hangup lab                                  the default sweep
   hangup lab --sizes 8061 --buffers 4k        the puzzle's one cell, all behaviours
   hangup lab --piece 0                        one big write per response
+  hangup lab --behaviour go --json            the Go model's thresholds and cells
   hangup lab --json > lab.json --svg lab.svg  raw results and a chart")]
 pub struct Args {
     /// Response sizes in bytes (suffixes k/K/KiB = 1024). Default: 1×, 2× and
@@ -43,13 +55,19 @@ pub struct Args {
     /// How the client leaves: fin, rst, or both.
     #[arg(long, value_delimiter = ',', default_value = "fin,rst")]
     close: Vec<CloseArg>,
-    /// Server behaviours: conventional (socket watch off), notify, abort.
+    /// Server behaviours: go (a model of Go 1.19 net/http, with the
+    /// question's thresholds), conventional (hangup, socket watch off),
+    /// notify, abort.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "conventional,notify,abort"
+        default_value = "go,conventional,notify,abort"
     )]
     behaviour: Vec<BehaviourArg>,
+    /// The handler sets Content-Length to the response size before writing
+    /// (the sweep's cells; the Go thresholds are measured both ways).
+    #[arg(long)]
+    content_length: bool,
     /// Milliseconds between the client's request and its leaving.
     #[arg(long, default_value_t = 20)]
     client_leaves_after: u64,
@@ -82,6 +100,7 @@ enum CloseArg {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum BehaviourArg {
+    Go,
     Conventional,
     Notify,
     Abort,
@@ -140,6 +159,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         piece: args.piece,
         client_leaves_after: Duration::from_millis(args.client_leaves_after),
         handler_waits: Duration::from_millis(args.handler_waits),
+        content_length: args.content_length,
     };
     let closes: Vec<Close> = dedup(args.close.iter().map(|c| match c {
         CloseArg::Fin => Close::Fin,
@@ -149,6 +169,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         BehaviourArg::Conventional => Behaviour::Conventional,
         BehaviourArg::Notify => Behaviour::Notify,
         BehaviourArg::Abort => Behaviour::Abort,
+        BehaviourArg::Go => Behaviour::Go,
     }));
     let mut cells = Vec::new();
     for &behaviour in &behaviours {
@@ -180,6 +201,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let puzzle = if behaviours.contains(&Behaviour::Go) {
+        runtime.block_on(puzzle::measure(puzzle::searches(&closes, &args.buffers)))?
+    } else {
+        puzzle::Puzzle::default()
+    };
     let results = runtime.block_on(run_cells(cells, plan, args.concurrency.max(1), &progress))?;
     progress.finish_and_clear();
 
@@ -188,12 +214,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("cannot write the SVG to {}: {e}", path.display()))?;
     }
     if args.json {
-        let json = serde_json::json!({ "plan": plan, "cells": results });
+        let json = serde_json::json!({ "plan": plan, "puzzle": puzzle, "cells": results });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!(
             "{}",
-            report::render(&results, plan, &args.buffers, &sizes, args.detail)
+            report::render(&results, &puzzle, plan, &args.buffers, &sizes, args.detail)
         );
     }
     Ok(())
@@ -223,7 +249,13 @@ async fn run_cells(
         while next < cells.len() && running.len() < concurrency {
             let cell = cells[next];
             let index = next;
-            running.spawn(async move { (index, cell::run(cell, plan).await) });
+            running.spawn(async move {
+                let result = match cell.behaviour {
+                    Behaviour::Go => go::run_cell(cell, plan).await,
+                    _ => cell::run(cell, plan).await,
+                };
+                (index, result)
+            });
             next += 1;
         }
         if let Some(joined) = running.join_next().await {

@@ -1,0 +1,3 @@
+module hangup/go-puzzle
+
+go 1.19
