@@ -95,7 +95,10 @@ impl<H: Handler> Conn<H> {
                 () = tokio::time::sleep_until(linger_until) => Turn::Over,
             };
             match turn {
-                Turn::Read(Ok(0)) => client_closed = true,
+                Turn::Read(Ok(0)) => {
+                    self.ledger.peer_closed();
+                    client_closed = true;
+                }
                 Turn::Read(Ok(n)) => budget = budget.saturating_sub(n as u64),
                 Turn::Read(Err(err)) => {
                     self.closing = Closing::Reset(err.raw_os_error());

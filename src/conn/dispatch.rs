@@ -166,6 +166,7 @@ impl<H: Handler> Conn<H> {
     /// unread. Returns whether the connection may serve another request.
     async fn after_handler(&mut self, ran: &Ran) -> bool {
         if self.output.writing() == Writing::Aborted {
+            self.before_abort().await;
             return false;
         }
         let error = match ran {
@@ -258,6 +259,30 @@ impl<H: Handler> Conn<H> {
         if let Some(parts) = self.input.spare_parts.take() {
             self.spare_parts.get_or_insert(parts);
         }
+    }
+
+    /// The handler aborted: the connection will close with an RST, which
+    /// discards whatever our kernel still holds unsent or unacknowledged.
+    /// Responses to earlier pipelined requests were complete, though, and
+    /// are owed: send the held-back ones and wait (at most `ack_wait`) for
+    /// the client's TCP to acknowledge them before the reset.
+    async fn before_abort(&mut self) {
+        if let Err(err) = self.backlog.flush(&self.link).await {
+            self.closing = Closing::Failed(failure_end(&err));
+            return;
+        }
+        let earlier = self.backlog.written();
+        let deadline = tokio::time::Instant::now() + self.link.config.ack_wait;
+        while self
+            .link
+            .transport
+            .bytes_acked()
+            .is_some_and(|acked| acked < earlier)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(super::wait::ACK_POLL).await;
+        }
+        self.settle();
     }
 
     /// Replaces the uncommitted response with an error and sends it; the

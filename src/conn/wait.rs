@@ -220,7 +220,10 @@ impl<H: Handler> Conn<H> {
             match result {
                 Ok(0) => {
                     return Err(match wait {
-                        Wait::Idle { .. } => Ending::Clean,
+                        Wait::Idle { .. } => {
+                            self.ledger.peer_closed();
+                            Ending::Clean
+                        }
                         Wait::First | Wait::Head => self.departed(HangupCause::PeerClosed),
                     });
                 }

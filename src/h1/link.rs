@@ -253,3 +253,73 @@ pub(crate) enum Party {
     /// The handler's writer: waits for both.
     Response,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// A link over a real loopback connection (nothing is sent).
+    async fn link() -> (Link, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, remote) = listener.accept().await.unwrap();
+        let transport = Transport::new(server, remote).unwrap();
+        let link = Link::new(transport, Arc::default(), Metrics::default());
+        (link, client)
+    }
+
+    /// Polls once with a waker that does nothing.
+    fn poll_once(future: impl Future<Output = ()>) -> Poll<()> {
+        pin!(future).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[tokio::test]
+    async fn a_100_continue_in_progress_keeps_the_writer_and_the_final_head_waiting() {
+        let (link, _client) = link().await;
+        link.set_expect(Expect::Pending);
+        assert!(
+            link.move_expect(Expect::Pending, Expect::Sending),
+            "the body claims"
+        );
+        assert!(poll_once(link.write_turn(Party::Response)).is_pending());
+        assert!(poll_once(link.write_turn(Party::Connection)).is_pending());
+        assert!(poll_once(link.write_turn(Party::Interim)).is_ready());
+        // The writer commits meanwhile: it cannot skip a 100 begun.
+        assert!(!link.move_expect(Expect::Pending, Expect::Skipped));
+        assert!(link.move_expect(Expect::Sending, Expect::Sent));
+        assert!(poll_once(link.write_turn(Party::Response)).is_ready());
+        // Once the final head is committed, no 100 can start.
+        link.set_expect(Expect::Pending);
+        assert!(link.move_expect(Expect::Pending, Expect::Skipped));
+        assert!(!link.move_expect(Expect::Pending, Expect::Sending));
+    }
+
+    #[tokio::test]
+    async fn held_back_responses_go_before_the_exchange_s_own_bytes() {
+        let (link, _client) = link().await;
+        link.hold_back();
+        assert!(poll_once(link.write_turn(Party::Response)).is_pending());
+        assert!(poll_once(link.write_turn(Party::Interim)).is_pending());
+        assert!(poll_once(link.write_turn(Party::Connection)).is_ready());
+        // A waiter in another task is woken by the release.
+        let waiter = {
+            let link = Arc::new(link);
+            let waiting = link.clone();
+            let task = tokio::spawn(async move { waiting.write_turn(Party::Response).await });
+            tokio::task::yield_now().await;
+            assert!(!task.is_finished());
+            link.release(true);
+            task
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the release")
+            .unwrap();
+    }
+}

@@ -156,6 +156,17 @@ impl Ledger {
         });
     }
 
+    /// The client's FIN arrived now, after these exchanges' handlers were
+    /// done: a fact for their outcomes (when it was not seen during them).
+    pub(crate) fn peer_closed(&mut self) {
+        for settling in &mut self.queue {
+            let outcome = &mut settling.outcome;
+            outcome
+                .peer_closed_after
+                .get_or_insert_with(|| settling.started.elapsed());
+        }
+    }
+
     /// Emits the outcomes whose bytes the client acknowledged or whose
     /// deadline passed. `total_written` is every byte the kernel accepted
     /// on the connection, `total_acked` every byte the client's TCP

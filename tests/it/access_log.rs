@@ -2,74 +2,13 @@
 //! 499 for a client gone before the response completed, and never a
 //! warning or error for a client that hung up.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hangup::{Request, ResponseWriter};
 use tokio::io::AsyncWriteExt;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::*;
-
-/// One captured event: level, target, fields as text.
-#[derive(Debug, Clone)]
-struct Event {
-    level: tracing::Level,
-    target: String,
-    fields: HashMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Event>>>);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = HashMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push(Event {
-            level: *event.metadata().level(),
-            target: event.metadata().target().to_owned(),
-            fields,
-        });
-    }
-}
-
-impl Capture {
-    /// Waits (at most [`LIMIT`]) until `n` access lines were captured.
-    async fn wait_for_access_lines(&self, n: usize) -> Vec<Event> {
-        let start = std::time::Instant::now();
-        loop {
-            let lines = self.access_lines();
-            if lines.len() >= n || start.elapsed() > LIMIT {
-                return lines;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn access_lines(&self) -> Vec<Event> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.target == "hangup::access")
-            .cloned()
-            .collect()
-    }
-}
 
 /// `#[tokio::test]` runs every task of the test on this thread, so a
 /// thread-local subscriber sees the server's events too.

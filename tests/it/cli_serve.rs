@@ -884,6 +884,66 @@ async fn an_aborted_download_is_logged_as_499_with_acked_below_the_size() {
     assert!(!text.contains("ERROR") && !text.contains("WARN"), "{text}");
 }
 
+/// A client that half-closes after its request (`nc -N`, HTTP/1.0-style
+/// clients, health checks) and reads the whole file got all of it: the
+/// line says 200, complete, every written byte acknowledged, no cause.
+#[tokio::test]
+async fn a_half_closing_client_downloading_a_file_is_logged_200_with_every_byte_acked() {
+    let (_scratch, root) = site("half-close");
+    let data: Vec<u8> = (0..1 << 20).map(big_byte).collect();
+    std::fs::write(root.join("mib.bin"), &data).unwrap();
+    let served = Served::start(&root);
+    let mut stream = connect(served.addr).await;
+    send(&mut stream, &request("GET", "/mib.bin", &[])).await;
+    tokio::io::AsyncWriteExt::shutdown(&mut stream)
+        .await
+        .unwrap();
+    let (bytes, _end) = read_until_end(&mut stream).await;
+    let response = &parse_responses(&bytes, &[false])[0];
+    assert!(
+        response.status == 200 && response.body == data,
+        "not the file"
+    );
+
+    let line = served
+        .stderr
+        .wait_for("the line for /mib.bin", |l| l.contains(" target=/mib.bin "))
+        .await;
+    assert_eq!(field(&line, "status"), Some("200"), "{line}");
+    assert_eq!(field(&line, "complete"), Some("true"), "{line}");
+    assert_eq!(number(&line, "written"), bytes.len() as u64, "{line}");
+    if cfg!(target_os = "linux") {
+        assert_eq!(number(&line, "acked"), bytes.len() as u64, "{line}");
+    }
+    assert_eq!(field(&line, "cause"), None, "{line}");
+    assert!(field(&line, "peer_closed_us").is_some(), "{line}");
+}
+
+/// A client that sends part of a head and leaves gets a line of its own,
+/// naming its address: what operators hunting slow clients and scanners
+/// look for.
+#[tokio::test]
+async fn a_client_that_leaves_mid_head_leaves_a_line_naming_its_address() {
+    let (_scratch, root) = site("mid-head");
+    let served = Served::start(&root);
+    let mut stream = connect(served.addr).await;
+    let client = stream.local_addr().unwrap();
+    send(&mut stream, b"GET /index.html HTTP/1.1\r\nHost: te").await;
+    tokio::io::AsyncWriteExt::shutdown(&mut stream)
+        .await
+        .unwrap();
+    let remote = format!(" remote_addr={client} ");
+    let line = served
+        .stderr
+        .wait_for("a departure line for the client", |l| {
+            l.contains("hangup::access") && l.contains(&remote)
+        })
+        .await;
+    assert_eq!(field(&line, "phase"), Some("\"reading_head\""), "{line}");
+    assert_eq!(field(&line, "cause"), Some("\"peer_closed\""), "{line}");
+    assert_eq!(number(&line, "received"), 34, "{line}");
+}
+
 /// Ctrl-C stops accepting, lets a download in flight finish, and exits 0.
 #[cfg(unix)]
 #[tokio::test]

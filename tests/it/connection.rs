@@ -1468,41 +1468,6 @@ async fn a_request_kept_or_split_past_its_handler_still_works() {
     }
 }
 
-/// Reads one response exactly (Content-Length framed), leaving what follows.
-async fn read_response_prefix(stream: &mut tokio::net::TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
-            .await
-            .expect("response head in time")
-            .unwrap();
-        assert_eq!(
-            n,
-            1,
-            "closed mid-head: {:?}",
-            String::from_utf8_lossy(&bytes)
-        );
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8(bytes).unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .expect("content-length");
-    let mut body = vec![0u8; len];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut body))
-        .await
-        .expect("body in time")
-        .unwrap();
-    String::from_utf8(body).unwrap()
-}
-
 /// A handler whose request extension panics when dropped, as `into_body`
 /// empties the head for recycling: the handler has panicked (500), and
 /// the body's state still goes back to the connection (it would hang

@@ -2,11 +2,10 @@
 //! exchange; the handler learns of it while it waits, writes fail at once
 //! with a typed cause, and the outcome reports the counters.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hangup::{
-    Config, Cutoff, Detection, End, Error, HangupCause, OnFin, OnHangup, Outcome, Phase, Request,
+    Config, Cutoff, Detection, End, Error, HangupCause, OnFin, OnHangup, Phase, Request,
     ResponseWriter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,40 +18,6 @@ use crate::support::*;
 /// longer than detection should take, so a pass means "detected while
 /// waiting".
 const HANDLER_WAIT: Duration = Duration::from_secs(10);
-
-/// Collects every outcome the server produces.
-#[derive(Clone, Default)]
-pub struct Outcomes(Arc<Mutex<Vec<Outcome>>>);
-
-impl Outcomes {
-    pub fn builder(&self) -> hangup::ConfigBuilder {
-        let seen = self.0.clone();
-        let mut builder = Config::builder();
-        builder.on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()));
-        builder
-    }
-
-    pub fn all(&self) -> Vec<Outcome> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// Waits until `n` outcomes arrived.
-    pub async fn wait_for(&self, n: usize) -> Vec<Outcome> {
-        let start = Instant::now();
-        loop {
-            let all = self.all();
-            if all.len() >= n {
-                return all;
-            }
-            assert!(
-                start.elapsed() < LIMIT,
-                "only {} of {n} outcomes arrived: {all:?}",
-                all.len()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
 
 /// What a waiting handler saw.
 #[derive(Debug)]
@@ -95,15 +60,6 @@ async fn next_seen(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
         .await
         .expect("handler report in time")
         .expect("handler report")
-}
-
-/// Closes the client's socket with an RST instead of a FIN.
-fn reset(stream: TcpStream) {
-    let std = stream.into_std().expect("into_std");
-    socket2::SockRef::from(&std)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger 0");
-    drop(std);
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -8,6 +8,8 @@ mod connection;
 mod examples;
 mod framing;
 mod hangups;
+mod outcomes;
+mod pipelining;
 mod proptests;
 mod rejections;
 mod stress;

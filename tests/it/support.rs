@@ -6,13 +6,17 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use hangup::{Config, Handler, Server, ShutdownHandle};
+use hangup::{Config, Handler, Outcome, Server, ShutdownHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::Context;
 
 /// Upper bound on any single wait in a test.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -73,6 +77,50 @@ pub async fn connect(addr: SocketAddr) -> TcpStream {
         .await
         .expect("connect timed out")
         .expect("connect")
+}
+
+/// Closes the client's socket with an RST instead of a FIN.
+pub fn reset(stream: TcpStream) {
+    let std = stream.into_std().expect("into_std");
+    socket2::SockRef::from(&std)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger 0");
+    drop(std);
+}
+
+/// Reads one response exactly (Content-Length framed), leaving what follows.
+pub async fn read_response_prefix(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("response head in time")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "closed mid-head: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8(bytes).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut body))
+        .await
+        .expect("body in time")
+        .unwrap();
+    String::from_utf8(body).unwrap()
 }
 
 /// Sends `request` and reads until the server closes the connection.
@@ -345,4 +393,118 @@ pub async fn echo(
 ) -> hangup::Result<()> {
     let body = request.body_mut().read_all(1 << 20).await?;
     response.write_all(&body).await
+}
+
+/// Collects every outcome the server produces.
+#[derive(Clone, Default)]
+pub struct Outcomes(Arc<Mutex<Vec<Outcome>>>);
+
+impl Outcomes {
+    pub fn builder(&self) -> hangup::ConfigBuilder {
+        let seen = self.0.clone();
+        let mut builder = Config::builder();
+        builder.on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()));
+        builder
+    }
+
+    pub fn all(&self) -> Vec<Outcome> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` outcomes arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Outcome> {
+        let start = Instant::now();
+        loop {
+            let all = self.all();
+            if all.len() >= n {
+                return all;
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "only {} of {n} outcomes arrived: {all:?}",
+                all.len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+// ------------------------------------------------------------------
+// What the server reports: outcomes (through the hook) and log events
+// (through a `tracing` layer on the test's thread).
+// ------------------------------------------------------------------
+
+/// One captured event: level, target, fields as text.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub level: tracing::Level,
+    pub target: String,
+    pub fields: HashMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<Event>>>);
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = HashMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.0.lock().unwrap().push(Event {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            fields,
+        });
+    }
+}
+
+impl Capture {
+    /// Waits (at most [`LIMIT`]) until `n` access lines were captured.
+    pub async fn wait_for_access_lines(&self, n: usize) -> Vec<Event> {
+        let start = std::time::Instant::now();
+        loop {
+            let lines = self.access_lines();
+            if lines.len() >= n || start.elapsed() > LIMIT {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits (at most [`LIMIT`]) until `n` departure lines (clients that
+    /// left before their head was complete) were captured.
+    pub async fn wait_for_departures(&self, n: usize) -> Vec<Event> {
+        let start = std::time::Instant::now();
+        loop {
+            let lines: Vec<Event> = self
+                .access_lines()
+                .into_iter()
+                .filter(|e| e.fields.get("phase").map(String::as_str) == Some("reading_head"))
+                .collect();
+            if lines.len() >= n || start.elapsed() > LIMIT {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn access_lines(&self) -> Vec<Event> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.target == "hangup::access")
+            .cloned()
+            .collect()
+    }
 }
