@@ -28,7 +28,7 @@ pub struct Escaped<'a>(Source<'a>);
 #[derive(Clone, Copy)]
 enum Source<'a> {
     Bytes(&'a [u8]),
-    Display(&'a dyn fmt::Display),
+    Display(&'a (dyn fmt::Display + Sync)),
 }
 
 impl<'a> Escaped<'a> {
@@ -40,7 +40,7 @@ impl<'a> Escaped<'a> {
     /// Anything displayable whose text the client chose (a `Uri`, a
     /// `Method`, a decoded path): escaped as it is formatted, without an
     /// intermediate `String`.
-    pub fn display(value: &'a dyn fmt::Display) -> Self {
+    pub fn display(value: &'a (dyn fmt::Display + Sync)) -> Self {
         Escaped(Source::Display(value))
     }
 }
@@ -100,6 +100,12 @@ impl fmt::Debug for Escaped<'_> {
         fmt::Display::fmt(self, f)
     }
 }
+
+// Handlers keep one across an `.await` in futures that must be `Send`.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Escaped<'static>>();
+};
 
 #[cfg(test)]
 mod tests {
