@@ -2,24 +2,33 @@
 //!
 //! # The life of a request
 //!
-//! 1. [`Server`] accepts a connection and spawns one task for it
-//!    (`conn`). The task reads into a per-connection buffer until a complete
-//!    head is there.
-//! 2. `head` parses it with httparse under RFC 9112's strict rules; a
-//!    malformed head is answered with a 4xx/5xx and a clean close. The
-//!    target and the fields are checked and located, and become [`http`]
-//!    types (`Uri`, `HeaderMap`) only for handlers that ask (`target`,
-//!    `fields`): [`Request::path`] routes without either.
-//! 3. The task builds a [`Request`] (whose [`Body`] streams through the
-//!    `decode` module from the same buffer) and a [`ResponseWriter`], and
-//!    runs the [`Handler`] inside the task, raced against a watch on the
-//!    socket (`transport`, `disconnect`) that notices the client's FIN or
-//!    RST as it arrives, without consuming bytes.
-//! 4. The writer buffers body bytes (`response`) up to `write_buffer_bytes`
-//!    and decides framing when the head is committed.
+//! 1. [`Server`] (`server`) accepts a connection and spawns one task for
+//!    it (`conn`). Its bytes pass through a `transport` (plain TCP today;
+//!    the seam a TLS stream plugs into), and the task waits for a head
+//!    (`conn::wait`: a new connection's first head, idle between requests,
+//!    or a head arriving; a client that leaves first leaves a
+//!    [`Departure`]).
+//! 2. `h1::head` parses the head with httparse under RFC 9112's strict
+//!    rules; a malformed head is answered with a 4xx/5xx and a clean
+//!    close (`conn::close`). The target and the fields are checked and
+//!    located, and become [`http`] types (`Uri`, `HeaderMap`) only for
+//!    handlers that ask: [`Request::path`] routes without either.
+//! 3. `conn::dispatch` begins the request's [`exchange`](Hangup) (one
+//!    owner for its start, counters, status, policies and hang-up), lends
+//!    the read state to the [`Request`]'s [`Body`] (`h1::input`, framed by
+//!    `h1::decode`) and the response state to a [`ResponseWriter`]
+//!    (`h1::output`), and runs the [`Handler`] inside the task, raced
+//!    against a watch on the socket that notices the client's FIN or RST
+//!    as it arrives, without consuming bytes.
+//! 4. The writer buffers body bytes up to `write_buffer_bytes`; framing is
+//!    decided when the head is committed (`h1::commit`). Responses held
+//!    back for a pipelined batch go out as soon as the next handler waits
+//!    for anything; the writer and a `100 Continue` take turns behind them
+//!    (`h1::link`).
 //! 5. When the handler returns, the task finishes the response (automatic
-//!    `Content-Length` if it all fit), drains an unread body, and serves the
-//!    next request, holding responses back while pipelined requests wait.
+//!    `Content-Length` if it all fit), drains an unread body, and records
+//!    the exchange's [`Outcome`] in the connection's ledger (`outcome`),
+//!    which emits it once the client's TCP acknowledged the response.
 //! 6. A connection idle for `idle_release_after` with nothing pending
 //!    *parks* (`park`): its task ends, and its socket waits with those of
 //!    other idle connections in one epoll set watched by one task, until
@@ -27,7 +36,9 @@
 //!
 //! A client that leaves is reported as [`Error::ClientGone`] with a
 //! [`Hangup`]: cause, phase, timing and the `buffered` / `written` /
-//! `acked` byte [`Counters`].
+//! `acked` byte [`Counters`]; its outcome ends in [`End::ClientGone`],
+//! logged 499. A response the server cut short ends in [`End::CutShort`]
+//! with a [`Cutoff`], logged with the status it sent.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

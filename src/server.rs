@@ -53,9 +53,10 @@ impl ShutdownHandle {
     /// Starts a graceful shutdown: the server stops accepting, idle
     /// keep-alive connections close at once, and in-flight requests may
     /// finish their response (their connections then close) until `grace`
-    /// has passed; the rest are then closed, their handlers dropped and
-    /// their clients told of the hang-up cause
-    /// [`ServerShutdown`](crate::HangupCause::ServerShutdown).
+    /// has passed; the rest are then closed (a FIN), their handlers dropped,
+    /// and their outcomes recorded as cut short by the server
+    /// ([`Cutoff::ServerShutdown`](crate::Cutoff::ServerShutdown), with the
+    /// status they were sending: not a 499, the client did not leave).
     /// [`Server::run`] returns once every connection is gone.
     pub fn shutdown(&self, grace: Duration) {
         let millis = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);

@@ -54,7 +54,7 @@ pub enum OnFin {
     #[default]
     Notify,
     /// Treat the FIN as the client leaving: the signal fires and every later
-    /// write fails at once with [`Error::ClientGone`].
+    /// write fails at once with [`Error::ClientGone`](crate::Error::ClientGone).
     Abort,
     /// Support half-close fully: a FIN is not reported to the handler.
     Ignore,
