@@ -47,6 +47,11 @@ impl Body {
         &self.link
     }
 
+    /// The connection this body arrives on, to share.
+    pub(crate) fn link_arc(&self) -> &Arc<Link> {
+        &self.link
+    }
+
     /// Keeps a finished request's head, emptied, to go back to the
     /// connection with this body's state (dropped if too large to keep).
     pub(crate) fn keep_spare_parts(&mut self, parts: Box<Parts>) {
@@ -148,6 +153,48 @@ impl AsyncRead for Body {
         let n = state.pending.len().min(out.remaining());
         out.put_slice(&state.pending.split_to(n));
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The body as `http_body` sees it, for tower services: data frames, then
+/// the trailers of a chunked body (if any) as a last frame. The size hint
+/// is exact when a `Content-Length` framed the body (minus what was read),
+/// and open otherwise.
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>>>> {
+        let Body { state, link } = &mut *self;
+        if !state.pending.is_empty() {
+            let data = std::mem::take(&mut state.pending);
+            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        match ready!(state.poll_chunk(cx, link)) {
+            Ok(Some(data)) => Poll::Ready(Some(Ok(http_body::Frame::data(data)))),
+            Ok(None) if !state.trailers_yielded => {
+                state.trailers_yielded = true;
+                let trailers = state.decoder.trailers().cloned();
+                Poll::Ready(trailers.map(|map| Ok(http_body::Frame::trailers(map))))
+            }
+            Ok(None) => Poll::Ready(None),
+            Err(err) => Poll::Ready(Some(Err(err))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let trailers_left = !self.state.trailers_yielded && self.state.decoder.trailers().is_some();
+        self.is_complete() && !trailers_left
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.remaining_hint() {
+            Some(exact) => http_body::SizeHint::with_exact(exact),
+            None => http_body::SizeHint::default(),
+        }
     }
 }
 

@@ -17,6 +17,9 @@ use crate::exchange::hangup::{Counters, Hangup, status_client_closed_request};
 /// The result type of handlers and of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Any error a tower service or a response body may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything that can go wrong while serving a request.
 ///
 /// Match on the predicates ([`is_client_gone`](Self::is_client_gone),
@@ -62,6 +65,9 @@ pub enum Error {
     Config(ConfigError),
     /// Any other I/O failure: bind, accept, a file a handler opened.
     Io(io::Error),
+    /// A tower service, or the body of its response, failed (the error is
+    /// its own, boxed). Answered with 500 when the head was not sent yet.
+    Service(BoxError),
 }
 
 impl Error {
@@ -122,6 +128,7 @@ impl fmt::Display for Error {
             ),
             Error::Config(err) => write!(f, "invalid configuration: {err}"),
             Error::Io(err) => write!(f, "i/o error: {err}"),
+            Error::Service(err) => write!(f, "service failed: {err}"),
         }
     }
 }
@@ -131,6 +138,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(err) => Some(err),
             Error::Config(err) => Some(err),
+            Error::Service(err) => Some(err.as_ref()),
             _ => None,
         }
     }

@@ -58,12 +58,14 @@ mod request;
 mod response;
 mod server;
 mod shutdown;
+mod signal;
 mod sys;
+mod tower;
 mod transport;
 
 pub use body::Body;
 pub use config::{Config, ConfigBuilder};
-pub use error::{BadRequest, ConfigError, Error, Result};
+pub use error::{BadRequest, BoxError, ConfigError, Error, Result};
 pub use escape::Escaped;
 pub use exchange::hangup::{Counters, Detection, Hangup, HangupCause, Phase};
 pub use exchange::{OnFin, OnHangup};
@@ -72,6 +74,11 @@ pub use outcome::{Cutoff, Departure, End, Metrics, MetricsSnapshot, Outcome};
 pub use request::Request;
 pub use response::ResponseWriter;
 pub use server::{Server, ShutdownHandle};
+pub use signal::HangupSignal;
+pub use tower::{
+    ConnectionAddrs, HangupPolicy, HangupPolicyService, ServiceHandler, serve,
+    serve_with_connect_info, service,
+};
 
 /// The `http` crate, whose types this crate's API uses.
 pub use http;

@@ -11,6 +11,7 @@ use crate::exchange::hangup::Hangup;
 use crate::exchange::{OnFin, OnHangup};
 use crate::h1::head::Parts;
 use crate::h1::link::Link;
+use crate::signal::HangupSignal;
 
 /// One HTTP request, handed to the handler by value.
 ///
@@ -38,6 +39,12 @@ const _: () = {
 
 const PARTS: &str = "a request's head is only taken by into_parts, which consumes it";
 const BODY: &str = "a request's body is only taken by into_body or into_parts, which consume it";
+
+impl From<Request> for http::Request<Body> {
+    fn from(request: Request) -> Self {
+        request.into_http()
+    }
+}
 
 impl Drop for Request {
     fn drop(&mut self) {
@@ -156,6 +163,20 @@ impl Request {
     pub fn into_parts(mut self) -> (http::request::Parts, Body) {
         let parts = self.parts.take().expect(PARTS);
         (parts.into_http(), self.body.take().expect(BODY))
+    }
+
+    /// A handle to this request's hang-up that can be cloned and moved into
+    /// a task or a stream: see [`HangupSignal`].
+    pub fn hangup_signal(&self) -> HangupSignal {
+        HangupSignal::new(self.body().link_arc().clone(), self.generation)
+    }
+
+    /// The request as `http`'s type: head (the `Uri` and header map are
+    /// built if they were not) and streamed [`Body`]. Costs the building of
+    /// those views, which a handler that asks for them pays anyway.
+    pub fn into_http(self) -> http::Request<Body> {
+        let (parts, body) = self.into_parts();
+        http::Request::from_parts(parts, body)
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless

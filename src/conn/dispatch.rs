@@ -15,11 +15,12 @@ use crate::error::Error;
 use crate::escape::Escaped;
 use crate::exchange::OnHangup;
 use crate::exchange::hangup::{Detection, HangupCause};
+use crate::h1::backlog::Backlog;
 use crate::h1::decode::{Decoded, Decoder};
 use crate::h1::head::{BodyFraming, Head};
 use crate::h1::input::{Input, READ_RESERVE_BYTES};
 use crate::h1::link::{Expect, Link};
-use crate::h1::output::{Backlog, RequestFacts, Writing};
+use crate::h1::output::{RequestFacts, Writing};
 use crate::handler::Handler;
 use crate::outcome::End;
 use crate::outcome::ledger::{Closing, Handled};
@@ -106,7 +107,12 @@ impl<H: Handler> Conn<H> {
         let (ran, output) = {
             let link = &*self.link;
             let mut watch = pin!(link.transport.peer_event());
-            let mut watching = link.config.socket_watch;
+            let mut reset = pin!(link.transport.peer_reset());
+            let mut watching = if link.config.socket_watch {
+                Watching::Peer
+            } else {
+                Watching::Off
+            };
             let ran = {
                 // Borrowed, not cloned: an `Arc` clone is a locked
                 // instruction. Dropped at the end of this block, with its
@@ -131,6 +137,7 @@ impl<H: Handler> Conn<H> {
                 Serve {
                     until: guarded.as_mut(),
                     watch: watch.as_mut(),
+                    reset: reset.as_mut(),
                     watching: &mut watching,
                     link,
                     backlog: &mut self.backlog,
@@ -142,6 +149,7 @@ impl<H: Handler> Conn<H> {
             let output = Serve {
                 until: returned.as_mut(),
                 watch: watch.as_mut(),
+                reset: reset.as_mut(),
                 watching: &mut watching,
                 link,
                 backlog: &mut self.backlog,
@@ -377,21 +385,35 @@ impl<H: Handler> Conn<H> {
 ///
 /// A future of references, so that awaiting it moves a few pointers: the
 /// futures it drives stay pinned where the caller made them.
-struct Serve<'a, F, W> {
+struct Serve<'a, F, W, R> {
     until: Pin<&'a mut F>,
+    /// The watch for the client's FIN or RST.
     watch: Pin<&'a mut W>,
-    /// The watch has not reported yet (a FIN stays readable: one report is
-    /// all it gives); off when `socket_watch` is.
-    watching: &'a mut bool,
+    /// After a FIN, the watch for an RST that may follow it.
+    reset: Pin<&'a mut R>,
+    watching: &'a mut Watching,
     link: &'a Link,
     backlog: &'a mut Backlog,
     closing: &'a mut Closing,
 }
 
-impl<F, W> Future for Serve<'_, F, W>
+/// What the socket watch waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watching {
+    /// `socket_watch` is off, or the client reset: nothing more to see.
+    Off,
+    /// The client's FIN or RST.
+    Peer,
+    /// After a FIN (which stays readable: one report is all it gives), an
+    /// RST: a client that half-closed and then left for good.
+    Reset,
+}
+
+impl<F, W, R> Future for Serve<'_, F, W, R>
 where
     F: Future,
     W: Future<Output = std::io::Result<PeerEvent>>,
+    R: Future<Output = std::io::Result<Option<i32>>>,
 {
     type Output = F::Output;
 
@@ -401,20 +423,38 @@ where
             if let Poll::Ready(output) = this.until.as_mut().poll(cx) {
                 return Poll::Ready(output);
             }
-            if *this.watching {
-                if let Poll::Ready(event) = this.watch.as_mut().poll(cx) {
-                    *this.watching = false;
-                    let (cause, errno) = match event {
-                        Ok(PeerEvent::Closed) => (HangupCause::PeerClosed, None),
-                        Ok(PeerEvent::Reset(errno)) => (HangupCause::Reset, errno),
-                        Err(err) => (HangupCause::Reset, err.raw_os_error()),
-                    };
-                    let link = this.link;
-                    link.exchange
-                        .report(&link.transport, cause, Detection::SocketWatch, errno);
-                    // `until` may react at once (a handler cancelled now).
-                    continue;
-                }
+            let seen = match *this.watching {
+                Watching::Off => None,
+                Watching::Peer => match this.watch.as_mut().poll(cx) {
+                    Poll::Ready(Ok(PeerEvent::Closed)) => {
+                        *this.watching = Watching::Reset;
+                        Some((HangupCause::PeerClosed, None))
+                    }
+                    Poll::Ready(Ok(PeerEvent::Reset(errno))) => {
+                        *this.watching = Watching::Off;
+                        Some((HangupCause::Reset, errno))
+                    }
+                    Poll::Ready(Err(err)) => {
+                        *this.watching = Watching::Off;
+                        Some((HangupCause::Reset, err.raw_os_error()))
+                    }
+                    Poll::Pending => None,
+                },
+                Watching::Reset => match this.reset.as_mut().poll(cx) {
+                    Poll::Ready(result) => {
+                        *this.watching = Watching::Off;
+                        let errno = result.unwrap_or_else(|err| err.raw_os_error());
+                        Some((HangupCause::Reset, errno))
+                    }
+                    Poll::Pending => None,
+                },
+            };
+            if let Some((cause, errno)) = seen {
+                let link = this.link;
+                link.exchange
+                    .report(&link.transport, cause, Detection::SocketWatch, errno);
+                // `until` may react at once (a handler cancelled now).
+                continue;
             }
             if this.backlog.held_len() > 0 {
                 if let Poll::Ready(result) = this.backlog.poll_flush(cx, this.link) {

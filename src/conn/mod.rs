@@ -39,11 +39,12 @@ use tokio::time::Sleep;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::h1::backlog::Backlog;
 use crate::h1::head::{self, Parts};
 use crate::h1::input::Input;
 use crate::h1::link::Link;
 use crate::h1::loan::Home;
-use crate::h1::output::{Backlog, Output};
+use crate::h1::output::Output;
 use crate::handler::Handler;
 use crate::outcome::ledger::{Closing, Facts, Handled, Ledger, Sink, end_of};
 use crate::outcome::{ConnectionGuard, Metrics, Outcome};

@@ -351,6 +351,8 @@ impl Exchange {
                 };
                 cold.hangup = Some(hangup);
                 self.flags.fetch_or(GONE, Ordering::AcqRel);
+                drop(cold);
+                self.notify.notify_waiters();
             }
         }
     }
@@ -446,9 +448,11 @@ impl Exchange {
             if let Some(token) = &cold.token {
                 token.cancel();
             }
-            drop(cold);
-            self.notify.notify_waiters();
         }
+        drop(cold);
+        // Waiters for the first report (`hung_up`) and for the client
+        // being gone (`gone`) alike.
+        self.notify.notify_waiters();
         Some(hangup)
     }
 
@@ -504,6 +508,26 @@ impl Exchange {
                 Some(Err(ExchangeOver)) => return std::future::pending().await,
                 None => notified.await,
             }
+        }
+    }
+
+    /// Resolves with the hang-up that makes exchange `generation`'s client
+    /// gone (a reset, a failed or stalled write, a FIN under
+    /// [`OnFin::Abort`]), once there is one; pending for ever for a handle
+    /// that outlived its exchange. A FIN under [`OnFin::Notify`] does not
+    /// resolve it: the client may still read.
+    pub(crate) async fn gone(&self, generation: u64) -> Hangup {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.generation() != generation {
+                return std::future::pending().await;
+            }
+            if let Some(hangup) = self.gone_hangup() {
+                return hangup;
+            }
+            notified.await;
         }
     }
 

@@ -181,6 +181,37 @@ pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Ends the current chunk and the body at once.
 pub(crate) const CHUNK_END_AND_LAST_CHUNK: &[u8] = b"\r\n0\r\n\r\n";
 
+/// The last chunk with a trailer section (RFC 9112 §7.1.2), after the
+/// CRLF that ends a chunk's data when `after_data`. Fields that frame or
+/// route a message are left out (RFC 9110 §6.5.1).
+pub(crate) fn last_chunk_with_trailers(after_data: bool, trailers: &http::HeaderMap) -> Vec<u8> {
+    use http::header::{HOST, TE, TRAILER};
+    let mut out = Vec::with_capacity(64);
+    if after_data {
+        out.extend_from_slice(CHUNK_END);
+    }
+    out.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers {
+        let forbidden = [
+            CONTENT_LENGTH,
+            TRANSFER_ENCODING,
+            CONNECTION,
+            TE,
+            TRAILER,
+            HOST,
+        ];
+        if forbidden.contains(name) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +238,21 @@ mod tests {
             append_decimal(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());
         }
+    }
+
+    #[test]
+    fn trailers_follow_the_last_chunk_without_framing_fields() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-checksum", HeaderValue::from_static("abc"));
+        trailers.insert("content-length", HeaderValue::from_static("9"));
+        assert_eq!(
+            last_chunk_with_trailers(true, &trailers),
+            b"\r\n0\r\nx-checksum: abc\r\n\r\n"
+        );
+        assert_eq!(
+            last_chunk_with_trailers(false, &http::HeaderMap::new()),
+            LAST_CHUNK
+        );
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub(crate) struct Input {
     continue_sent: usize,
     /// A chunk partly consumed by `AsyncRead`.
     pub pending: Bytes,
+    /// The trailers were handed out as a frame (`http_body::Body`).
+    pub trailers_yielded: bool,
     generation: u64,
     /// The finished request's head, emptied (see `head::recycle`), riding
     /// back to the connection with this state for the next request to
@@ -79,6 +81,7 @@ impl Input {
             timer_armed: false,
             continue_sent: 0,
             pending: Bytes::new(),
+            trailers_yielded: false,
             generation: 0,
             spare_parts: None,
         }
@@ -92,6 +95,7 @@ impl Input {
         self.timer_armed = false;
         self.continue_sent = 0;
         self.pending = Bytes::new();
+        self.trailers_yielded = false;
         self.generation = generation;
     }
 

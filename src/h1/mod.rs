@@ -8,6 +8,7 @@
 //! Nothing here runs a loop or owns a task: the connection loop does, with
 //! these pieces.
 
+pub(crate) mod backlog;
 pub(crate) mod commit;
 pub(crate) mod decode;
 mod demand;

@@ -23,19 +23,16 @@
 //! The writer decides when to flush; the connection decides only whether
 //! a finished response may wait for the next one.
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::IoSlice;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
-use tokio::time::Sleep;
 
 use http::header::CONTENT_LENGTH;
-use http::{HeaderValue, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, StatusCode, Version};
 
 use crate::error::{Error, Result};
 use crate::exchange::hangup::{Detection, HangupCause, classify};
 
+use super::backlog::Backlog;
 use super::commit::{self, Commit, status_allows_body};
 use super::encode::{self, CHUNK_END, CHUNK_END_AND_LAST_CHUNK, ChunkPrefix, Framing, LAST_CHUNK};
 use super::link::{Link, Party};
@@ -102,122 +99,8 @@ pub(crate) struct Output {
     short: bool,
     /// Bytes of this response framed into the backlog by a deferred finish.
     deferred: u64,
-}
-
-/// What the connection keeps of its output across responses.
-#[derive(Debug, Default)]
-pub(crate) struct Backlog {
-    /// Framed bytes of finished responses held back, in order.
-    held: Vec<u8>,
-    /// How many of `held` the kernel accepted already: a flush that is
-    /// cancelled (the handler it races finished first) resumes there.
-    sent: usize,
-    /// Bytes the kernel accepted on this connection, the current exchange's
-    /// own apart (the connection adds them when it ends).
-    written: u64,
-    /// The flush's no-progress timer, while the socket is full.
-    stall: Option<Pin<Box<Sleep>>>,
-}
-
-impl Backlog {
-    /// A connection's backlog after `written` bytes (a parked connection
-    /// serving again).
-    pub(crate) fn resumed(written: u64) -> Self {
-        Backlog {
-            held: Vec::new(),
-            sent: 0,
-            written,
-            stall: None,
-        }
-    }
-
-    /// Bytes the kernel accepted, the current exchange's own apart.
-    pub(crate) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Counts bytes of an exchange that the kernel accepted.
-    pub(crate) fn add_written(&mut self, bytes: u64) {
-        self.written += bytes;
-    }
-
-    /// Bytes held back and not yet sent.
-    pub(crate) fn held_len(&self) -> usize {
-        self.held.len() - self.sent
-    }
-
-    /// The unsent held-back bytes.
-    fn unsent(&self) -> &[u8] {
-        &self.held[self.sent..]
-    }
-
-    /// Forgets the held bytes, sent or not (after a send, or a failure).
-    fn clear(&mut self) {
-        self.held.clear();
-        self.sent = 0;
-        self.stall = None;
-    }
-
-    /// Where the next response begins in the connection's stream.
-    pub(crate) fn next_origin(&self) -> u64 {
-        self.written + self.held_len() as u64
-    }
-
-    /// Frees the buffer while the connection idles.
-    pub(crate) fn release_buffer(&mut self) {
-        debug_assert!(self.held.is_empty());
-        self.held = Vec::new();
-    }
-
-    /// Sends every held-back byte. Cancel-safe: dropped midway, it has
-    /// recorded what the kernel took, and the next flush goes on from
-    /// there.
-    ///
-    /// # Errors
-    ///
-    /// As [`Output::write`]; the held bytes are dropped then.
-    pub(crate) async fn flush(&mut self, link: &Link) -> Result<()> {
-        poll_fn(|cx| self.poll_flush(cx, link)).await
-    }
-
-    /// [`flush`](Self::flush) as a poll function: it keeps its state (what
-    /// was sent, the stall timer) here, so the connection can race it
-    /// against a handler without holding a future for it.
-    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>, link: &Link) -> Poll<Result<()>> {
-        while self.held_len() > 0 {
-            let slices = [IoSlice::new(self.unsent())];
-            let failure = match link.transport.poll_write_vectored(cx, &slices) {
-                Poll::Ready(Ok(0)) => (HangupCause::WriteFailed, Detection::Write, None),
-                Poll::Ready(Ok(n)) => {
-                    link.metrics.add_written(n as u64);
-                    self.sent += n;
-                    self.written += n as u64;
-                    self.stall = None;
-                    continue;
-                }
-                Poll::Ready(Err(err)) => match classify(&err, Detection::Write) {
-                    Some(cause) => (cause, Detection::Write, err.raw_os_error()),
-                    None => {
-                        self.clear();
-                        return Poll::Ready(Err(Error::Io(err)));
-                    }
-                },
-                Poll::Pending => {
-                    let timeout = link.config.write_timeout;
-                    let stall = self
-                        .stall
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                    ready!(stall.as_mut().poll(cx));
-                    (HangupCause::WriteStalled, Detection::Timer, None)
-                }
-            };
-            self.clear();
-            let (cause, detection, errno) = failure;
-            return Poll::Ready(Err(gone(link, cause, detection, errno)));
-        }
-        self.clear();
-        Poll::Ready(Ok(()))
-    }
+    /// Trailer fields to send after the last chunk (chunked bodies only).
+    trailers: Option<HeaderMap>,
 }
 
 impl Output {
@@ -233,6 +116,7 @@ impl Output {
         self.declared_stale = false;
         self.short = false;
         self.deferred = 0;
+        self.trailers = None;
     }
 
     pub(crate) fn writing(&self) -> Writing {
@@ -322,6 +206,26 @@ impl Output {
         Ok(())
     }
 
+    /// Sets the trailer fields, sent after the last chunk. A response whose
+    /// head is not committed yet is then framed chunked (unless it has a
+    /// `Content-Length`); one that is not chunked drops them. Fields that
+    /// frame or route a message (`Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, `TE`, `Trailer`, `Host`) are never sent as trailers
+    /// (RFC 9110 §6.5.1).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the response is already finished.
+    pub(crate) fn set_trailers(&mut self, trailers: HeaderMap) -> Result<()> {
+        if self.writing == Writing::Done {
+            return Err(Error::Io(std::io::Error::other(
+                "the response was already finished",
+            )));
+        }
+        self.trailers = Some(trailers);
+        Ok(())
+    }
+
     /// Aborts: nothing more is sent, and the socket resets on close.
     pub(crate) fn abort(&mut self, link: &Link) {
         self.writing = Writing::Aborted;
@@ -399,7 +303,8 @@ impl Output {
             is_head: self.request.is_head,
             declared: fields.content_length,
             handler_close: fields.close,
-            at_finish,
+            // Trailers need chunked framing: not an automatic length.
+            at_finish: at_finish && self.trailers.is_none(),
             buffered: link.exchange.buffered(),
             closing: self.close_after,
         });
@@ -598,8 +503,19 @@ impl Output {
         let data = if is_head { &[][..] } else { data };
         let chunk_len = (self.body.len() + data.len()) as u64;
         let prefix = ChunkPrefix::new(chunk_len);
+        // The last chunk with trailer fields, built when there are some.
+        let with_trailers = match (&self.trailers, tail) {
+            (Some(trailers), Tail::LastChunk) if chunked => {
+                Some(encode::last_chunk_with_trailers(chunk_len > 0, trailers))
+            }
+            _ => None,
+        };
         let (prefix, chunk_end): (&[u8], &[u8]) = match (chunked, chunk_len > 0, tail) {
             (false, _, _) => (&[], &[]),
+            (true, nonempty, Tail::LastChunk) if with_trailers.is_some() => {
+                let prefix = if nonempty { prefix.as_bytes() } else { &[] };
+                (prefix, with_trailers.as_deref().unwrap_or_default())
+            }
             (true, true, Tail::LastChunk) => (prefix.as_bytes(), CHUNK_END_AND_LAST_CHUNK),
             (true, true, _) => (prefix.as_bytes(), CHUNK_END),
             (true, false, Tail::LastChunk) => (&[], LAST_CHUNK),
@@ -760,7 +676,12 @@ async fn write_once(link: &Link, slices: &mut [IoSlice<'_>]) -> Result<usize> {
 }
 
 /// Reports a hang-up seen by a write and returns it as the write's error.
-fn gone(link: &Link, cause: HangupCause, detection: Detection, errno: Option<i32>) -> Error {
+pub(super) fn gone(
+    link: &Link,
+    cause: HangupCause,
+    detection: Detection,
+    errno: Option<i32>,
+) -> Error {
     match link
         .exchange
         .report(&link.transport, cause, detection, errno)

@@ -106,6 +106,23 @@ impl ResponseWriter {
         self.state.insert_header(&self.link, name, value)
     }
 
+    /// Sets trailer fields, sent after the body's last chunk (RFC 9112
+    /// §7.1.2): a checksum or a status computed while streaming, say.
+    ///
+    /// A response whose head is not committed yet is then framed chunked
+    /// (unless the handler set a `Content-Length`, or the request is
+    /// HTTP/1.0); a response that is not chunked drops them, as RFC 9110
+    /// allows. Fields that frame or route a message (`Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, `TE`, `Trailer`, `Host`) are never
+    /// sent as trailers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] once the response is finished.
+    pub fn set_trailers(&mut self, trailers: HeaderMap) -> Result<()> {
+        self.state.set_trailers(trailers)
+    }
+
     /// True once status and headers are frozen.
     pub fn is_committed(&self) -> bool {
         self.state.is_committed()

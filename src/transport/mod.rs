@@ -130,6 +130,12 @@ impl Transport {
         self.socket.peer_event().await
     }
 
+    /// After the client's FIN, waits until it resets the connection;
+    /// returns the errno. Cancel-safe.
+    pub(crate) async fn peer_reset(&self) -> io::Result<Option<i32>> {
+        self.socket.peer_reset().await
+    }
+
     /// Response-stream bytes the client's TCP acknowledged since the
     /// connection opened (Linux `TCP_INFO`); `None` where the platform
     /// cannot tell.

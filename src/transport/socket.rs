@@ -219,6 +219,26 @@ impl Socket {
         }
     }
 
+    /// After the client's FIN, waits until it resets the connection, from
+    /// error readiness alone (an RST sets the socket's error; in the
+    /// half-closed state Linux reports it as `EPIPE`), consuming nothing.
+    /// Returns the errno. A client that only half-closed and still reads
+    /// never resolves it. Cancel-safe.
+    pub(crate) async fn peer_reset(&self) -> io::Result<Option<i32>> {
+        loop {
+            let readiness = self.stream.ready(Interest::ERROR).await?;
+            if readiness.is_error() {
+                if let Some(err) = self.stream.take_error()? {
+                    return Ok(err.raw_os_error());
+                }
+            }
+            // Spurious: clear it and wait again.
+            let _ = self.stream.try_io(Interest::ERROR, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+    }
+
     /// Bytes the client's TCP acknowledged since the connection opened
     /// (Linux `TCP_INFO`); `None` where the platform cannot tell.
     pub(crate) fn bytes_acked(&self) -> Option<u64> {

@@ -19,3 +19,4 @@ mod proptests;
 mod rejections;
 mod stress;
 mod support;
+mod tower;

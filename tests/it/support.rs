@@ -123,6 +123,18 @@ pub async fn read_response_prefix(stream: &mut TcpStream) -> String {
     String::from_utf8(body).unwrap()
 }
 
+/// Reads once (what has arrived, at least a byte, or nothing at EOF);
+/// panics after [`LIMIT`].
+pub async fn read_some(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let n = tokio::time::timeout(LIMIT, stream.read(&mut buf))
+        .await
+        .expect("bytes in time")
+        .unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
 /// Sends `request` and reads until the server closes the connection.
 pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = connect(addr).await;
