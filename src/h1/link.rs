@@ -199,12 +199,12 @@ impl Link {
 
     /// Waits until `party` may write.
     pub(crate) async fn write_turn(&self, party: Party) {
-        if !self.may_write(party) {
-            poll_fn(|cx| self.poll_write_turn(cx, party)).await;
-        }
+        poll_fn(|cx| self.poll_write_turn(cx, party)).await;
     }
 
-    fn may_write(&self, party: Party) -> bool {
+    /// Whether `party` may write now (see the module docs).
+    #[inline]
+    pub(crate) fn may_write(&self, party: Party) -> bool {
         // SeqCst: the second look in `poll_write_turn` pairs with the
         // releases' stores (on x86 a load is a plain load either way).
         let held = party != Party::Connection && self.held_back.load(Ordering::SeqCst);

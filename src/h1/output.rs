@@ -100,7 +100,8 @@ pub(crate) struct Output {
     /// Bytes of this response framed into the backlog by a deferred finish.
     deferred: u64,
     /// Trailer fields to send after the last chunk (chunked bodies only).
-    trailers: Option<HeaderMap>,
+    /// Boxed: rare, and a `HeaderMap` is large to clear for every response.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl Output {
@@ -222,7 +223,7 @@ impl Output {
                 "the response was already finished",
             )));
         }
-        self.trailers = Some(trailers);
+        self.trailers = Some(Box::new(trailers));
         Ok(())
     }
 
@@ -492,7 +493,9 @@ impl Output {
         } else {
             Party::Response
         };
-        link.write_turn(party).await;
+        if !link.may_write(party) {
+            link.write_turn(party).await;
+        }
         // A HEAD response is its head only: no body bytes and no chunk
         // framing, whatever framing the head announced.
         let is_head = self.request.is_head;
@@ -504,8 +507,8 @@ impl Output {
         let chunk_len = (self.body.len() + data.len()) as u64;
         let prefix = ChunkPrefix::new(chunk_len);
         // The last chunk with trailer fields, built when there are some.
-        let with_trailers = match (&self.trailers, tail) {
-            (Some(trailers), Tail::LastChunk) if chunked => {
+        let with_trailers = match &self.trailers {
+            Some(trailers) if chunked && tail == Tail::LastChunk => {
                 Some(encode::last_chunk_with_trailers(chunk_len > 0, trailers))
             }
             _ => None,
