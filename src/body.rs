@@ -58,6 +58,22 @@ impl Body {
         self.state.spare_parts = crate::h1::head::recycle(parts);
     }
 
+    /// The bytes the client sent after this request, already read: for a
+    /// connection taken over by an upgrade.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error while the body is not complete: its bytes and the new
+    /// protocol's would be mixed.
+    pub(crate) fn take_after(&mut self) -> Result<Bytes> {
+        if !self.is_complete() {
+            return Err(Error::Io(io::Error::other(
+                "an upgrade needs the request body read to its end",
+            )));
+        }
+        Ok(self.state.buf.split().freeze())
+    }
+
     /// The next chunk of the body, or `None` at its end.
     ///
     /// # Errors

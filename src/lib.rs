@@ -62,6 +62,7 @@ mod signal;
 mod sys;
 mod tower;
 mod transport;
+mod upgrade;
 
 pub use body::Body;
 pub use config::{Config, ConfigBuilder};
@@ -79,6 +80,7 @@ pub use tower::{
     ConnectionAddrs, HangupPolicy, HangupPolicyService, ServiceHandler, serve,
     serve_with_connect_info, service,
 };
+pub use upgrade::Upgraded;
 
 /// The `http` crate, whose types this crate's API uses.
 pub use http;

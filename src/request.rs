@@ -171,6 +171,12 @@ impl Request {
         HangupSignal::new(self.body().link_arc().clone(), self.generation)
     }
 
+    /// The bytes the client sent after this request, already read (the
+    /// request is done with): for an upgrade.
+    pub(crate) fn into_after(mut self) -> crate::Result<bytes::Bytes> {
+        self.body_mut().take_after()
+    }
+
     /// The request as `http`'s type: head (the `Uri` and header map are
     /// built if they were not) and streamed [`Body`]. Costs the building of
     /// those views, which a handler that asks for them pays anyway.

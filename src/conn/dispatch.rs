@@ -31,6 +31,18 @@ use crate::transport::PeerEvent;
 
 use super::{Conn, InProgress};
 
+/// What the connection does after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Serve the next request.
+    KeepAlive,
+    /// Close (gracefully, or at once when the connection is dead).
+    Close,
+    /// The handler took the connection after `101 Switching Protocols`:
+    /// leave it alone.
+    Upgraded,
+}
+
 /// How the handler's run ended.
 enum Ran {
     Returned(crate::Result<()>),
@@ -61,8 +73,8 @@ pub(super) fn failure_end(err: &Error) -> End {
 
 impl<H: Handler> Conn<H> {
     /// Runs one request/response exchange and records its outcome. Returns
-    /// whether the connection may serve another request.
-    pub(super) async fn exchange(&mut self, head: Head) -> bool {
+    /// what the connection does next.
+    pub(super) async fn exchange(&mut self, head: Head) -> Next {
         self.link.metrics.request_started();
         let started = self.head_read_stamp;
         let link = &self.link;
@@ -160,14 +172,22 @@ impl<H: Handler> Conn<H> {
         };
         self.output.restore(output);
         self.take_input_if_back().await;
-        let keep_alive = self.after_handler(&ran).await;
+        let next = if self.link.is_upgraded() {
+            // The handler took the connection: its 101 head is out, and no
+            // more HTTP may be read or written here.
+            Next::Upgraded
+        } else if self.after_handler(&ran).await {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
         // Nothing is held back for this exchange any more; only a body kept
         // by a task could be waiting for its turn.
         self.link.release(!self.input.is_home());
         if let Some(current) = self.current.take() {
             self.conclude(current, ran.handled());
         }
-        keep_alive
+        next
     }
 
     /// Finishes the response the handler left, then drains what it left

@@ -52,6 +52,7 @@ use crate::park::ParkingLot;
 use crate::shutdown::{Shutdown, Stage};
 use crate::transport::Transport;
 
+use dispatch::Next;
 pub(crate) use wait::Parked;
 
 /// Pipelined requests served back to back without touching the socket
@@ -266,8 +267,10 @@ impl<H: Handler> Conn<H> {
             // handler's future out of a busy connection's state but costs an
             // allocation per request (+540 instructions; see
             // bench/RESULTS.md). Idle connections park instead.
-            if !conn.exchange(head).await {
-                return Box::pin(async move { conn.close().await }).await;
+            match conn.exchange(head).await {
+                Next::KeepAlive => {}
+                Next::Close => return Box::pin(async move { conn.close().await }).await,
+                Next::Upgraded => return,
             }
             conn.served += 1;
             conn.since_yield += 1;

@@ -39,6 +39,8 @@ pub(crate) struct Commit {
     pub buffered: u64,
     /// The connection closes after this response whatever the head says.
     pub closing: bool,
+    /// The head answers an upgrade (`ResponseWriter::upgrade`).
+    pub upgrade: bool,
 }
 
 /// The head's framing and persistence.
@@ -62,6 +64,22 @@ pub(crate) fn status_allows_body(status: StatusCode) -> bool {
 /// [`Error::ContentLengthExceeded`] when the declared length is below the
 /// body already buffered (not for HEAD, whose body is never sent).
 pub(crate) fn decide(c: Commit) -> Result<Decision, Error> {
+    // 101 switches the connection to another protocol: only through an
+    // upgrade, which takes the connection; never as a mere status.
+    match (c.status == StatusCode::SWITCHING_PROTOCOLS, c.upgrade) {
+        (true, true) => {
+            return Ok(Decision {
+                framing: Framing::None,
+                persistence: Persistence::Upgrade,
+            });
+        }
+        (true, false) | (false, true) => {
+            return Err(Error::Io(std::io::Error::other(
+                "101 Switching Protocols is answered only by ResponseWriter::upgrade",
+            )));
+        }
+        (false, false) => {}
+    }
     let body_allowed = status_allows_body(c.status);
     if let Some(declared) = c.declared {
         if body_allowed && !c.is_head && c.buffered > declared {
@@ -112,6 +130,7 @@ mod tests {
         at_finish: false,
         buffered: 0,
         closing: false,
+        upgrade: false,
     };
 
     #[test]
@@ -207,13 +226,14 @@ mod tests {
                 KeepAlive,
             ),
             (
-                "101 has no body",
+                "101 answers an upgrade, and switches",
                 Commit {
                     status: StatusCode::SWITCHING_PROTOCOLS,
+                    upgrade: true,
                     ..BASE
                 },
                 Framing::None,
-                KeepAlive,
+                Upgrade,
             ),
             (
                 "handler's Connection: close",
@@ -245,6 +265,20 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn a_101_is_only_an_upgrade_and_an_upgrade_only_a_101() {
+        let plain_101 = Commit {
+            status: StatusCode::SWITCHING_PROTOCOLS,
+            ..BASE
+        };
+        assert!(decide(plain_101).is_err());
+        let upgrade_200 = Commit {
+            upgrade: true,
+            ..BASE
+        };
+        assert!(decide(upgrade_200).is_err());
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub(crate) enum Persistence {
     KeepAliveHttp10,
     /// The connection closes after this response: `Connection: close`.
     Close,
+    /// `101 Switching Protocols`: the connection changes protocol after
+    /// this head, `Connection: upgrade`.
+    Upgrade,
 }
 
 /// What the handler's own fields say about framing and persistence,
@@ -98,6 +101,7 @@ pub(crate) fn end_head(
         Persistence::KeepAlive => {}
         Persistence::KeepAliveHttp10 => out.extend_from_slice(b"connection: keep-alive\r\n"),
         Persistence::Close => out.extend_from_slice(b"connection: close\r\n"),
+        Persistence::Upgrade => out.extend_from_slice(b"connection: upgrade\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -62,6 +62,8 @@ pub(crate) struct Link {
     /// The connection gave up on a request body a task kept past
     /// `body_read_timeout`, and closed.
     abandoned: AtomicBool,
+    /// The handler took the connection after `101 Switching Protocols`.
+    upgraded: AtomicBool,
     wakers: Mutex<TurnWakers>,
 }
 
@@ -106,6 +108,7 @@ impl Link {
             held_back: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
             wakers: Mutex::new(TurnWakers::default()),
         }
     }
@@ -151,6 +154,16 @@ impl Link {
     /// True once [`abandon`](Self::abandon) was called.
     pub(crate) fn is_abandoned(&self) -> bool {
         self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection taken over by an upgrade: no more HTTP on it.
+    pub(crate) fn mark_upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// True once the handler took the connection after a `101`.
+    pub(crate) fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
     }
 
     /// Marks that the connection holds finished responses back: the

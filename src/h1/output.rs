@@ -291,6 +291,12 @@ impl Output {
     /// [`Error::ContentLengthExceeded`] when the handler's `Content-Length`
     /// is below the body it already wrote: nothing is encoded or sent.
     fn commit(&mut self, link: &Link, at_finish: bool) -> Result<()> {
+        self.commit_as(link, at_finish, false)
+    }
+
+    /// [`commit`](Self::commit), or with `upgrade`, the head of a
+    /// `101 Switching Protocols`.
+    fn commit_as(&mut self, link: &Link, at_finish: bool, upgrade: bool) -> Result<()> {
         if self.is_committed() {
             return Ok(());
         }
@@ -308,6 +314,7 @@ impl Output {
             at_finish: at_finish && self.trailers.is_none(),
             buffered: link.exchange.buffered(),
             closing: self.close_after,
+            upgrade,
         });
         let decision = match decision {
             Ok(decision) => decision,
@@ -464,6 +471,30 @@ impl Output {
             }
             backlog => self.send(link, backlog, &[], tail).await?,
         }
+        self.writing = Writing::Done;
+        Ok(())
+    }
+
+    /// Sends the head of a `101 Switching Protocols` (status and fields as
+    /// the handler set them, `Connection: upgrade`): the last bytes of
+    /// HTTP on this connection. The response is then done.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write); an error when the status is not 101, the
+    /// head was already committed, or the request was not HTTP/1.1.
+    pub(crate) async fn upgrade(&mut self, link: &Link) -> Result<()> {
+        self.check_writable(link)?;
+        if self.is_committed() {
+            return Err(Error::HeadCommitted);
+        }
+        if self.request.version != Version::HTTP_11 {
+            return Err(Error::Io(std::io::Error::other(
+                "an upgrade needs an HTTP/1.1 request",
+            )));
+        }
+        self.commit_as(link, false, true)?;
+        self.send(link, None, &[], Tail::None).await?;
         self.writing = Writing::Done;
         Ok(())
     }

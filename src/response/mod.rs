@@ -12,6 +12,7 @@ use crate::exchange::hangup::{Counters, Hangup};
 use crate::h1::link::Link;
 use crate::h1::loan::Home;
 use crate::h1::output::Output;
+use crate::upgrade::Upgraded;
 
 /// Writes the response to one request: status, headers, then body bytes.
 ///
@@ -121,6 +122,41 @@ impl ResponseWriter {
     /// [`Error::Io`] once the response is finished.
     pub fn set_trailers(&mut self, trailers: HeaderMap) -> Result<()> {
         self.state.set_trailers(trailers)
+    }
+
+    /// Answers `101 Switching Protocols` and takes the connection: the
+    /// status must be 101 and the fields the new protocol's (`Upgrade`,
+    /// and for a WebSocket `Sec-WebSocket-Accept`); hangup adds
+    /// `Connection: upgrade` and sends the head at once. The returned
+    /// [`Upgraded`] reads and writes the socket, starting with the bytes
+    /// the client sent after its request; the connection is the handler's
+    /// from then on (spawn a task with it, or serve it in the handler).
+    ///
+    /// The request must be HTTP/1.1, with its body read to the end (an
+    /// upgrade request normally has none). Its outcome is complete, status
+    /// 101; the connection then leaves the server (no longer counted as
+    /// open, not waited for at shutdown).
+    ///
+    /// axum's `WebSocketUpgrade` cannot work here: it needs hyper's own
+    /// upgrade machinery, which only hyper can construct. Answer the
+    /// handshake with this instead (`examples/websocket.rs` does, with
+    /// `tokio-tungstenite`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HeadCommitted`] when the head was already committed; an
+    /// I/O error for a status other than 101, an HTTP/1.0 request or an
+    /// unread body; [`Error::ClientGone`] when the client left.
+    pub async fn upgrade(mut self, request: crate::Request) -> Result<Upgraded> {
+        if self.state.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Error::Io(std::io::Error::other(
+                "an upgrade answers 101 Switching Protocols: set that status first",
+            )));
+        }
+        let after = request.into_after()?;
+        self.state.upgrade(&self.link).await?;
+        self.link.mark_upgraded();
+        Ok(Upgraded::new(self.link.clone(), after))
     }
 
     /// True once status and headers are frozen.

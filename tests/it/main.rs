@@ -20,3 +20,4 @@ mod rejections;
 mod stress;
 mod support;
 mod tower;
+mod upgrade;
