@@ -38,6 +38,12 @@ const MAX_CHUNK_BYTES: usize = 64 * 1024;
 /// Spare capacity reserved before each socket read, in bytes.
 pub(crate) const READ_RESERVE_BYTES: usize = 8 * 1024;
 
+/// Spare capacity reserved before a body read, at most, in bytes: a large
+/// body streams in reads of up to 64 KiB (loopback's segment size) rather
+/// than 8 KiB, eight times fewer syscalls for an upload; a small one gets
+/// what it still needs, at least `READ_RESERVE_BYTES`.
+const BODY_READ_RESERVE_BYTES: usize = 64 * 1024;
+
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The read side the connection lends to a request's body.
@@ -140,10 +146,15 @@ impl Input {
         if matches!(link.expect(), Expect::Pending | Expect::Sending) {
             ready!(self.poll_send_continue(cx, link))?;
         }
-        match link
-            .transport
-            .poll_read(cx, &mut self.buf, READ_RESERVE_BYTES)
-        {
+        let reserve = self
+            .decoder
+            .known_remaining()
+            .map_or(BODY_READ_RESERVE_BYTES, |n| {
+                usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .clamp(READ_RESERVE_BYTES, BODY_READ_RESERVE_BYTES)
+            });
+        match link.transport.poll_read(cx, &mut self.buf, reserve) {
             Poll::Ready(Ok(0)) => {
                 self.fail_gone(link, HangupCause::PeerClosed, Detection::Read, None);
                 Poll::Ready(Ok(()))

@@ -124,8 +124,18 @@ impl Socket {
                 // kernel. A short read here does not clear the flag; at
                 // worst the next read meets one EAGAIN.
                 buf.reserve(reserve);
+                let spare = buf.capacity() - buf.len();
                 match sys::recv_into(&self.stream, buf) {
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Ok(n) if n == spare => {
+                        // A full read: more bytes may be waiting, and no
+                        // readiness event will announce bytes that were
+                        // already there. The next read asks the kernel
+                        // again (before this, a handler that waited between
+                        // reads stalled on a body that had arrived whole).
+                        self.must_probe.store(true, Ordering::SeqCst);
+                        return Poll::Ready(Ok(n));
+                    }
                     result => return Poll::Ready(result),
                 }
             }

@@ -21,3 +21,4 @@ mod stress;
 mod support;
 mod tower;
 mod upgrade;
+mod watch;
