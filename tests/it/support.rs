@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hangup::{Config, Handler, Outcome, Server, ShutdownHandle};
+use hangup::{Config, Handler, Outcome, Request, ResponseWriter, Server, ShutdownHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
@@ -427,6 +428,129 @@ impl Outcomes {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+// ------------------------------------------------------------------
+// Handlers and waits shared by several modules.
+// ------------------------------------------------------------------
+
+/// Writes the request path as the body.
+pub async fn path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+/// Writes the request path as the body, after 300 ms for `/slow`.
+pub async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+/// Asserts that the server closed the connection with a FIN, not an RST.
+pub fn assert_clean_eof(end: &End, what: &str) {
+    assert!(
+        matches!(end, End::Eof),
+        "{what}: connection ended with {end:?}, not a clean close"
+    );
+}
+
+/// How many complete responses `bytes` starts with.
+pub fn parse_responses_prefix(mut bytes: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some((response, used)) = parse_one(bytes, false) {
+        if response.header("content-length").is_none() {
+            break;
+        }
+        count += 1;
+        bytes = &bytes[used..];
+    }
+    count
+}
+
+/// Polls the server's metrics until `done` holds, for at most 3 s.
+pub async fn metrics_reach(
+    metrics: &hangup::Metrics,
+    done: impl Fn(&hangup::MetricsSnapshot) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if done(&metrics.snapshot()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// A connection that served one `GET /` and then parked.
+pub async fn parked_connection(server: &TestServer) -> tokio::net::TcpStream {
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1).await,
+        "the idle connection did not park: {:?}",
+        server.metrics.snapshot()
+    );
+    stream
+}
+
+/// A config whose idle connections park after `release`.
+pub fn parking_after(release: Duration) -> Config {
+    Config::builder()
+        .idle_release_after(release)
+        .build()
+        .unwrap()
+}
+
+/// How long a test handler waits for the hang-up before giving up: far
+/// longer than detection should take, so a pass means "detected while
+/// waiting".
+pub const HANDLER_WAIT: Duration = Duration::from_secs(10);
+
+/// What a waiting handler saw.
+#[derive(Debug)]
+pub struct Seen {
+    pub hangup: Option<hangup::Hangup>,
+    pub waited: Duration,
+    pub write_after: Option<Result<(), String>>,
+}
+
+/// A handler that waits for the hang-up (at most [`HANDLER_WAIT`]), then
+/// tries a 1-byte write, and reports both.
+pub fn waiting_handler(report: mpsc::UnboundedSender<Seen>) -> impl hangup::Handler {
+    move |request: Request, mut response: ResponseWriter| {
+        let report = report.clone();
+        async move {
+            let start = Instant::now();
+            let hangup = tokio::time::timeout(HANDLER_WAIT, request.hung_up())
+                .await
+                .ok();
+            let waited = start.elapsed();
+            let write_after = response.write_all(b"x").await;
+            let write_after = Some(
+                write_after
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}")),
+            );
+            let _ = report.send(Seen {
+                hangup,
+                waited,
+                write_after,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// The next report of a [`waiting_handler`], bounded by [`LIMIT`].
+pub async fn next_seen(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .expect("handler report in time")
+        .expect("handler report")
 }
 
 // ------------------------------------------------------------------
