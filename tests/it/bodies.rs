@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hangup::http::{HeaderName, HeaderValue, StatusCode};
 use hangup::{Config, Request, ResponseWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -155,15 +156,13 @@ async fn body_over_max_drain_bytes_closes_after_a_complete_response() {
 /// request must be answered quickly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_arriving_right_after_its_head_is_never_missed() {
-    use std::time::Duration;
-    use tokio::io::AsyncWriteExt;
-    let config = hangup::Config::builder()
+    let config = Config::builder()
         .body_read_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let server = spawn(
         config,
-        |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+        |mut request: Request, mut response: ResponseWriter| async move {
             let body = request.body_mut().read_all(1 << 16).await?;
             response.write_all(&body).await
         },
@@ -201,9 +200,8 @@ async fn a_body_arriving_right_after_its_head_is_never_missed() {
 async fn async_read_into_an_empty_buffer_consumes_nothing() {
     // Regression: a zero-length read took a chunk and reported 0 bytes,
     // which callers read as the end of the body.
-    use tokio::io::AsyncReadExt;
     let server = spawn_default(
-        |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+        |mut request: Request, mut response: ResponseWriter| async move {
             let body = request.body_mut();
             assert_eq!(body.read(&mut []).await?, 0);
             let mut all = Vec::new();

@@ -44,10 +44,7 @@ async fn acked_is_below_written_when_a_client_that_never_read_resets() {
         Ok(())
     })
     .await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let mut stream = socket.connect(server.addr).await.unwrap();
-    stream.write_all(&get("/")).await.unwrap();
+    let stream = slow_reader(server.addr, 16 * 1024, &get("/")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     reset(stream);
     let outcome = &outcomes.wait_for(1).await[0];
@@ -134,15 +131,14 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
     stream.write_all(&get("/wait")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     reset(stream);
-    let start = Instant::now();
-    let snapshot = loop {
-        let snapshot = server.metrics.snapshot();
-        if snapshot.outcomes == 4 && snapshot.open_connections == 0 {
-            break snapshot;
-        }
-        assert!(start.elapsed() < LIMIT, "{snapshot:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    assert!(
+        metrics_reach(&server.metrics, |m| m.outcomes == 4
+            && m.open_connections == 0)
+        .await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+    let snapshot = server.metrics.snapshot();
     assert_eq!(snapshot.requests, 4);
     assert_eq!(snapshot.hangups_of(HangupCause::Reset), 1, "{snapshot:?}");
     // The reset client got nothing: every byte written is one received.
@@ -193,10 +189,7 @@ async fn finish_and_confirm_times_out_on_a_client_that_does_not_read() {
     // Fits in the socket buffers, so `finish` succeeds, but a client with a
     // tiny window cannot acknowledge it all.
     let (server, mut rx) = confirming_server(150_000, Duration::from_millis(300)).await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(8 * 1024).unwrap();
-    let mut stream = socket.connect(server.addr).await.unwrap();
-    stream.write_all(&get("/")).await.unwrap();
+    let stream = slow_reader(server.addr, 8 * 1024, &get("/")).await;
     let result = tokio::time::timeout(LIMIT, rx.recv())
         .await
         .unwrap()

@@ -6,7 +6,6 @@
 //! departure record; and an outcome's duration counts a pipelined
 //! request's wait.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hangup::http::HeaderValue;
@@ -296,13 +295,8 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
 /// counts its wait.
 #[tokio::test]
 async fn a_pipelined_request_s_duration_includes_its_wait_behind_earlier_ones() {
-    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = outcomes.clone();
-    let config = Config::builder()
-        .on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()))
-        .build()
-        .unwrap();
-    let server = spawn(config, slow_path_handler).await;
+    let outcomes = Outcomes::default();
+    let server = spawn(outcomes.builder().build().unwrap(), slow_path_handler).await;
     let mut stream = connect(server.addr).await;
     let mut batch = get("/slow");
     batch.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
@@ -310,7 +304,7 @@ async fn a_pipelined_request_s_duration_includes_its_wait_behind_earlier_ones() 
     let raw = read_to_close(&mut stream).await;
     assert_eq!(parse_responses(&raw, &[false; 2]).len(), 2);
     assert!(metrics_reach(&server.metrics, |m| m.outcomes == 2).await);
-    let outcomes = outcomes.lock().unwrap().clone();
+    let outcomes = outcomes.wait_for(2).await;
     assert_eq!(outcomes[1].uri, "/next");
     for outcome in &outcomes {
         assert!(

@@ -3,10 +3,10 @@
 //! its own), wakes when its client sends or leaves, is served as before,
 //! and still closes at its own idle deadline.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hangup::Config;
+use hangup::{Config, Request, ResponseWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -15,11 +15,10 @@ use crate::support::*;
 /// served as usual, with its outcome and byte counters.
 #[tokio::test]
 async fn an_idle_connection_parks_and_serves_its_next_request() {
-    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = outcomes.clone();
-    let config = Config::builder()
+    let outcomes = Outcomes::default();
+    let config = outcomes
+        .builder()
         .idle_release_after(Duration::from_millis(30))
-        .on_outcome(move |outcome| seen.lock().unwrap().push(outcome.clone()))
         .build()
         .unwrap();
     let server = spawn(config, path_handler).await;
@@ -42,7 +41,7 @@ async fn an_idle_connection_parks_and_serves_its_next_request() {
         "{:?}",
         server.metrics.snapshot()
     );
-    let outcomes = outcomes.lock().unwrap().clone();
+    let outcomes = outcomes.wait_for(2).await;
     let second = &outcomes[1];
     assert_eq!(second.uri, "/second");
     assert!(second.is_complete(), "{second:?}");
@@ -57,15 +56,14 @@ async fn an_idle_connection_parks_and_serves_its_next_request() {
 
 #[tokio::test]
 async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
-    use std::time::Duration;
     for release_after in [Duration::ZERO, Duration::from_millis(50)] {
-        let config = hangup::Config::builder()
+        let config = Config::builder()
             .idle_release_after(release_after)
             .build()
             .unwrap();
         let server = spawn(
             config,
-            |mut request: hangup::Request, mut response: hangup::ResponseWriter| async move {
+            |mut request: Request, mut response: ResponseWriter| async move {
                 let body = request.body_mut().read_all(1 << 20).await?;
                 response.write_all(request.uri().path().as_bytes()).await?;
                 response.write_all(&body).await
@@ -80,19 +78,14 @@ async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
                 format!("POST /a{round} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz")
                     .into_bytes();
             two.extend_from_slice(&get(&format!("/b{round}")));
-            tokio::io::AsyncWriteExt::write_all(&mut stream, &two)
-                .await
-                .unwrap();
+            stream.write_all(&two).await.unwrap();
             let mut bytes = Vec::new();
             let mut buf = [0u8; 4096];
             while parse_responses_prefix(&bytes) < 2 {
-                let n = tokio::time::timeout(
-                    LIMIT,
-                    tokio::io::AsyncReadExt::read(&mut stream, &mut buf),
-                )
-                .await
-                .expect("responses in time")
-                .unwrap();
+                let n = tokio::time::timeout(LIMIT, stream.read(&mut buf))
+                    .await
+                    .expect("responses in time")
+                    .unwrap();
                 assert!(n > 0, "closed early");
                 bytes.extend_from_slice(&buf[..n]);
             }
@@ -139,22 +132,21 @@ async fn a_parked_connection_is_closed_after_idle_timeout() {
 }
 
 /// A client that leaves while its connection is parked, by closing it
-/// (`reset` false) or resetting it, frees it at once: the parking lot sees
+/// (`rst` false) or resetting it, frees it at once: the parking lot sees
 /// the close as it would see a request.
-async fn assert_leaving_a_parked_connection_frees_it(reset: bool) {
+async fn assert_leaving_a_parked_connection_frees_it(rst: bool) {
     let server = spawn(parking_after(Duration::from_millis(20)), path_handler).await;
     let stream = parked_connection(&server).await;
-    if reset {
-        socket2::SockRef::from(&stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
+    if rst {
+        reset(stream);
+    } else {
+        drop(stream);
     }
-    drop(stream);
     assert!(
         metrics_reach(&server.metrics, |m| m.open_connections == 0
             && m.parked_connections == 0)
         .await,
-        "reset {reset}: {:?}",
+        "reset {rst}: {:?}",
         server.metrics.snapshot()
     );
 }

@@ -186,15 +186,11 @@ async fn held_back_pipelined_responses_are_bounded_by_the_buffer() {
     //    but only up to `write_buffer_bytes` (1 KiB here) of them.
     // 3. Request 30's handler blocks until the client has received a
     //    response: with unbounded holding, nothing would ever arrive.
-    use tokio::io::AsyncReadExt;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let config = hangup::Config::builder()
-        .write_buffer_bytes(1024)
-        .build()
-        .unwrap();
+    let config = Config::builder().write_buffer_bytes(1024).build().unwrap();
     let server = spawn(
         config,
-        move |request: hangup::Request, mut response: hangup::ResponseWriter| {
+        move |request: Request, mut response: ResponseWriter| {
             let mut rx = rx.clone();
             async move {
                 if request.uri().path() == "/30" {
@@ -210,9 +206,7 @@ async fn held_back_pipelined_responses_are_bounded_by_the_buffer() {
     for i in 0..40 {
         batch.extend_from_slice(&get(&format!("/{i}")));
     }
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &batch)
-        .await
-        .unwrap();
+    stream.write_all(&batch).await.unwrap();
     let mut first = vec![0u8; 64 * 1024];
     let n = tokio::time::timeout(LIMIT, stream.read(&mut first))
         .await

@@ -11,6 +11,15 @@ use tokio::sync::mpsc;
 
 use crate::support::*;
 
+/// Reports "dropped" when the handler future holding it is dropped.
+struct Guard(mpsc::UnboundedSender<&'static str>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.send("dropped");
+    }
+}
+
 #[tokio::test]
 async fn pipelined_bytes_survive_a_half_close_and_are_served() {
     // 1. Two pipelined requests, then the client half-closes and reads.
@@ -99,12 +108,6 @@ async fn under_ignore_a_fin_is_not_reported() {
 
 #[tokio::test]
 async fn under_cancel_the_handler_is_dropped_and_its_destructor_runs() {
-    struct Guard(mpsc::UnboundedSender<&'static str>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.send("dropped");
-        }
-    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let outcomes = Outcomes::default();
     let config = outcomes
@@ -185,12 +188,6 @@ async fn a_handler_can_choose_abort_for_its_own_request() {
 
 #[tokio::test]
 async fn a_handler_can_choose_cancel_for_its_own_request() {
-    struct Guard(mpsc::UnboundedSender<&'static str>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.send("dropped");
-        }
-    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = spawn_default(move |request: Request, _response: ResponseWriter| {
         let guard = Guard(tx.clone());

@@ -89,6 +89,19 @@ pub fn reset(stream: TcpStream) {
     drop(std);
 }
 
+/// A slow reader: a client with a `recv_buffer`-byte receive buffer that
+/// sends `request` and then reads nothing, so the server's writes stall.
+pub async fn slow_reader(addr: SocketAddr, recv_buffer: u32, request: &[u8]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+    let mut stream = tokio::time::timeout(LIMIT, socket.connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+    send(&mut stream, request).await;
+    stream
+}
+
 /// Reads one response exactly (Content-Length framed), leaving what follows.
 pub async fn read_response_prefix(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();

@@ -42,11 +42,7 @@ async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
         },
     )
     .await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let mut stream = socket.connect(server.addr).await.unwrap();
-    stream.write_all(&get("/")).await.unwrap();
-    // Never read.
+    let stream = slow_reader(server.addr, 16 * 1024, &get("/")).await;
     let (result, waited) = tokio::time::timeout(LIMIT, rx.recv())
         .await
         .unwrap()
