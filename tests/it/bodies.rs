@@ -60,9 +60,15 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 #[tokio::test]
 async fn expect_continue_is_answered_when_the_handler_first_reads() {
-    let server = spawn_default(|req: Request, res: ResponseWriter| async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        echo(req, res).await
+    let (started, read) = (Signal::new(), Signal::new());
+    let (handler_started, handler_may_read) = (started.clone(), read.clone());
+    let server = spawn_default(move |req: Request, res: ResponseWriter| {
+        let (started, may_read) = (handler_started.clone(), handler_may_read.clone());
+        async move {
+            started.fire();
+            may_read.wait("the test's go-ahead").await;
+            echo(req, res).await
+        }
     })
     .await;
     let mut stream = connect(server.addr).await;
@@ -71,10 +77,12 @@ async fn expect_continue_is_answered_when_the_handler_first_reads() {
         b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
     )
     .await;
+    started.wait("the handler started").await;
     assert!(
         stays_silent(&mut stream, Duration::from_millis(100)).await,
         "something arrived before the handler read the body"
     );
+    read.fire();
     let interim = read_exact_bytes(&mut stream, CONTINUE.len()).await;
     assert_eq!(
         String::from_utf8_lossy(&interim),

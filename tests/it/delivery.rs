@@ -45,7 +45,7 @@ async fn acked_is_below_written_when_a_client_that_never_read_resets() {
     })
     .await;
     let stream = slow_reader(server.addr, 16 * 1024, &get("/")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_stalled(&server.metrics, &stream, 0).await;
     reset(stream);
     let outcome = &outcomes.wait_for(1).await[0];
     let written = outcome.counters.written;
@@ -129,7 +129,8 @@ async fn metrics_count_every_exchange_without_a_hook_or_access_log() {
     }
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/wait")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Its handler has it: the reset is a hang-up, not a departure.
+    assert!(metrics_reach(&server.metrics, |m| m.requests == 4).await);
     reset(stream);
     assert!(
         metrics_reach(&server.metrics, |m| m.outcomes == 4

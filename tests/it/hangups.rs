@@ -34,14 +34,14 @@ async fn leave(mut stream: TcpStream, how: Leave) {
 /// long before its wait ends, with the right cause, and writes must then
 /// behave per the policy.
 async fn assert_detected_while_waiting(request: &[u8], how: Leave) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = spawn_default(waiting_handler(tx)).await;
+    let (handler, mut waiting) = waiting_handler();
+    let server = spawn_default(handler).await;
     let mut stream = connect(server.addr).await;
     stream.write_all(request).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    waiting.started.wait("the handler started").await;
     let left = Instant::now();
     let leaving = tokio::spawn(leave(stream, how));
-    let seen = next_seen(&mut rx).await;
+    let seen = waiting.next_seen().await;
     let hangup = seen.hangup.expect("the handler was told of the hang-up");
     assert!(
         seen.waited < Duration::from_secs(2),
@@ -101,12 +101,16 @@ async fn client_leaving_inside_the_head_reaches_no_handler() {
         |_r: Request, _w: ResponseWriter| async { panic!("no complete head was sent") },
     )
     .await;
+    let open = |n: u64| move |m: &hangup::MetricsSnapshot| m.open_connections == n;
     for how in [Leave::Fin, Leave::Rst] {
         let mut stream = connect(server.addr).await;
         stream.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+        // Accepted before the client leaves, and finished with after: an
+        // outcome, if there were one, would be in by then.
+        assert!(metrics_reach(&server.metrics, open(1)).await, "{how:?}");
         leave(stream, how).await;
+        assert!(metrics_reach(&server.metrics, open(0)).await, "{how:?}");
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(outcomes.all().is_empty());
 }
 
@@ -117,9 +121,13 @@ async fn client_leaving_mid_body_fails_the_body_read_with_its_cause() {
         (Leave::Rst, HangupCause::Reset),
     ] {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let started = Signal::new();
+        let handler_started = started.clone();
         let server = spawn_default(move |mut request: Request, _response: ResponseWriter| {
             let tx = tx.clone();
+            let started = handler_started.clone();
             async move {
+                started.fire();
                 let result = request.body_mut().read_all(1 << 20).await;
                 let _ = tx.send(result.map(|b| b.len()));
                 Ok(())
@@ -132,7 +140,7 @@ async fn client_leaving_mid_body_fails_the_body_read_with_its_cause() {
             .await
             .unwrap();
         stream.write_all(&[b'a'; 100]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        started.wait("the handler started").await;
         leave(stream, how).await;
         let result = tokio::time::timeout(LIMIT, rx.recv())
             .await

@@ -218,8 +218,8 @@ async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
             Leave::Silent | Leave::MidHead => stream.shutdown().await.unwrap(),
             Leave::MidHeadReset => {
                 // Ordered: the server reads the partial head before the
-                // RST (it would close a stalled one only at its timeout).
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // RST, so the record counts the bytes it received.
+                until_server_read(&stream).await;
                 reset(stream);
             }
             Leave::Stalled => kept = Some(stream),
@@ -263,20 +263,27 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     // mid-exchange read the lent-out writer state and panicked.
     let outcomes = Outcomes::default();
     let config = outcomes.builder().build().unwrap();
+    let flushed = Signal::new();
+    let handler_flushed = flushed.clone();
     let server = spawn(
         config,
-        |_request: Request, mut response: ResponseWriter| async move {
-            response.set_status(hangup::http::StatusCode::ACCEPTED)?;
-            response.write_all(b"partial").await?;
-            response.flush().await?;
-            tokio::time::sleep(HANDLER_WAIT).await;
-            Ok(())
+        move |_request: Request, mut response: ResponseWriter| {
+            let flushed = handler_flushed.clone();
+            async move {
+                response.set_status(StatusCode::ACCEPTED)?;
+                response.write_all(b"partial").await?;
+                response.flush().await?;
+                flushed.fire();
+                // Still running when the grace runs out.
+                tokio::time::sleep(HANDLER_WAIT).await;
+                Ok(())
+            }
         },
     )
     .await;
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    flushed.wait("the handler flushed its head").await;
     let start = Instant::now();
     server.stop(Duration::from_millis(100)).await;
     assert!(start.elapsed() < Duration::from_secs(2));
@@ -288,6 +295,14 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     assert!(all[0].counters.written > 0);
     assert_eq!(all[0].status().as_u16(), 202, "the status that was sent");
     assert_eq!(all[0].cause(), Some("server_shutdown"));
+}
+
+/// Writes the request path as the body, after 300 ms for `/slow`.
+async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    res.write_all(req.uri().path().as_bytes()).await
 }
 
 /// `Outcome::duration` counts from the socket read that completed the

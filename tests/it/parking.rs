@@ -72,8 +72,15 @@ async fn a_connection_that_released_its_buffers_serves_the_next_requests() {
         .await;
         let mut stream = connect(server.addr).await;
         for round in 0..3 {
-            // Idle past the release, then a pipelined pair with a body.
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            // Idle past the release (a fresh connection has nothing to
+            // release), then a pipelined pair with a body.
+            if round > 0 {
+                assert!(
+                    metrics_reach(&server.metrics, |m| m.parked_connections == 1).await,
+                    "{release_after:?}: did not release and park after round {}",
+                    round - 1
+                );
+            }
             let mut two =
                 format!("POST /a{round} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz")
                     .into_bytes();
@@ -197,10 +204,24 @@ async fn a_request_sent_during_the_previous_handler_is_served_with_parking_at_ev
         .idle_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let server = spawn(config, slow_path_handler).await;
+    let started = Signal::new();
+    let handler_started = started.clone();
+    let server = spawn(config, move |req: Request, mut res: ResponseWriter| {
+        let started = handler_started.clone();
+        async move {
+            if req.path() == "/slow" {
+                started.fire();
+                // Still running when `/next` arrives, long enough for the
+                // socket watch to see it.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            res.write_all(req.path().as_bytes()).await
+        }
+    })
+    .await;
     let mut stream = connect(server.addr).await;
     send(&mut stream, &get("/slow")).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.wait("the /slow handler started").await;
     send(
         &mut stream,
         b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -219,16 +240,34 @@ async fn a_request_sent_during_the_previous_handler_is_served_with_parking_at_ev
 /// A resumed connection is no longer counted as parked while it serves.
 #[tokio::test]
 async fn a_resumed_connection_is_not_counted_as_parked() {
-    let server = spawn(parking_after(Duration::from_millis(20)), slow_path_handler).await;
+    let (started, finish) = (Signal::new(), Signal::new());
+    let (handler_started, handler_may_finish) = (started.clone(), finish.clone());
+    let server = spawn(
+        parking_after(Duration::from_millis(20)),
+        move |req: Request, mut res: ResponseWriter| {
+            let (started, may_finish) = (handler_started.clone(), handler_may_finish.clone());
+            async move {
+                if req.path() == "/slow" {
+                    started.fire();
+                    may_finish.wait("the test's go-ahead").await;
+                }
+                res.write_all(req.path().as_bytes()).await
+            }
+        },
+    )
+    .await;
     let mut stream = parked_connection(&server).await;
     send(&mut stream, &get("/slow")).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    started
+        .wait("the resumed connection's handler started")
+        .await;
     let during = server.metrics.snapshot();
     assert_eq!(
         (during.open_connections, during.parked_connections),
         (1, 0),
         "while the resumed connection runs its handler"
     );
+    finish.fire();
     assert_eq!(read_response(&mut stream, false).await.text(), "/slow");
 }
 

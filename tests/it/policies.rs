@@ -67,13 +67,13 @@ async fn half_closing_client_gets_its_full_response_under_notify() {
 
 #[tokio::test]
 async fn under_abort_the_first_write_of_one_byte_fails_after_a_fin() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (handler, mut waiting) = waiting_handler();
     let config = Config::builder().on_fin(OnFin::Abort).build().unwrap();
-    let server = spawn(config, waiting_handler(tx)).await;
+    let server = spawn(config, handler).await;
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/")).await.unwrap();
     stream.shutdown().await.unwrap();
-    let seen = next_seen(&mut rx).await;
+    let seen = waiting.next_seen().await;
     assert_eq!(seen.hangup.unwrap().cause(), HangupCause::PeerClosed);
     let err = seen.write_after.unwrap().unwrap_err();
     assert!(
@@ -115,12 +115,18 @@ async fn under_cancel_the_handler_is_dropped_and_its_destructor_runs() {
         .on_hangup(OnHangup::Cancel)
         .build()
         .unwrap();
+    let started = Signal::new();
+    let handler_started = started.clone();
     let server = spawn(
         config,
         move |_request: Request, _response: ResponseWriter| {
             let guard = Guard(tx.clone());
+            let started = handler_started.clone();
             async move {
                 let _guard = guard;
+                started.fire();
+                // Still running when the client leaves: only the
+                // cancellation ends it in time.
                 tokio::time::sleep(HANDLER_WAIT).await;
                 Ok(())
             }
@@ -129,7 +135,7 @@ async fn under_cancel_the_handler_is_dropped_and_its_destructor_runs() {
     .await;
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    started.wait("the handler started").await;
     let start = Instant::now();
     reset(stream);
     let dropped = tokio::time::timeout(LIMIT, rx.recv()).await.unwrap();
@@ -189,11 +195,17 @@ async fn a_handler_can_choose_abort_for_its_own_request() {
 #[tokio::test]
 async fn a_handler_can_choose_cancel_for_its_own_request() {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let chosen = Signal::new();
+    let handler_chose = chosen.clone();
     let server = spawn_default(move |request: Request, _response: ResponseWriter| {
         let guard = Guard(tx.clone());
+        let chosen = handler_chose.clone();
         async move {
             let _guard = guard;
             request.set_on_hangup(OnHangup::Cancel);
+            chosen.fire();
+            // Still running when the client leaves: only the
+            // cancellation ends it in time.
             tokio::time::sleep(HANDLER_WAIT).await;
             Ok(())
         }
@@ -201,7 +213,7 @@ async fn a_handler_can_choose_cancel_for_its_own_request() {
     .await;
     let mut stream = connect(server.addr).await;
     stream.write_all(&get("/")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    chosen.wait("the handler chose Cancel").await;
     let start = Instant::now();
     reset(stream);
     assert_eq!(

@@ -2,11 +2,9 @@
 //! in flight finishes within the grace period and is cut off after it,
 //! and `run` returns once every connection is gone.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hangup::{Request, ResponseWriter};
-use tokio::sync::Notify;
 
 use crate::support::*;
 
@@ -30,15 +28,16 @@ async fn shutdown_closes_an_idle_keep_alive_connection_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-/// A server whose handler, once started, waits `delay` and then writes
-/// `body`; returned with a connection whose request is in that handler.
+/// A server whose handler, once started, waits `delay` (it is still
+/// running when the test shuts the server down) and then writes `body`;
+/// returned with a connection whose request is in that handler.
 async fn in_flight(delay: Duration, body: &'static [u8]) -> (TestServer, tokio::net::TcpStream) {
-    let started_handling = Arc::new(Notify::new());
-    let notify = started_handling.clone();
+    let started = Signal::new();
+    let handler_started = started.clone();
     let server = spawn_default(move |_req: Request, mut res: ResponseWriter| {
-        let notify = notify.clone();
+        let started = handler_started.clone();
         async move {
-            notify.notify_one();
+            started.fire();
             tokio::time::sleep(delay).await;
             res.write_all(body).await
         }
@@ -46,9 +45,7 @@ async fn in_flight(delay: Duration, body: &'static [u8]) -> (TestServer, tokio::
     .await;
     let mut stream = connect(server.addr).await;
     send(&mut stream, &get("/in-flight")).await;
-    tokio::time::timeout(LIMIT, started_handling.notified())
-        .await
-        .expect("handler did not start");
+    started.wait("the handler started").await;
     (server, stream)
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hangup::{Config, Handler, Outcome, Request, ResponseWriter, Server, ShutdownHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
@@ -444,19 +444,107 @@ impl Outcomes {
 }
 
 // ------------------------------------------------------------------
+// Events a test waits for instead of sleeping.
+// ------------------------------------------------------------------
+
+/// One side tells the other that something happened ("the handler
+/// started", "go on"): `fire` counts one event, `wait` takes one, bounded
+/// by [`LIMIT`]. An event fired before anyone waits is kept.
+#[derive(Clone)]
+pub struct Signal(Arc<Semaphore>);
+
+impl Signal {
+    pub fn new() -> Signal {
+        Signal(Arc::new(Semaphore::new(0)))
+    }
+
+    pub fn fire(&self) {
+        self.0.add_permits(1);
+    }
+
+    /// Waits for the next event; `what` names it in the failure message.
+    pub async fn wait(&self, what: &str) {
+        tokio::time::timeout(LIMIT, self.0.acquire())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within {LIMIT:?}"))
+            .expect("the semaphore is never closed")
+            .forget();
+    }
+}
+
+/// Waits until a slow reader's response has stalled: the client holds
+/// part of it (so its TCP acknowledged some bytes), and the server wrote
+/// more than four times what the client's receive buffer holds since
+/// `written_before` (so some of what it wrote cannot be acknowledged).
+pub async fn until_stalled(metrics: &hangup::Metrics, stream: &TcpStream, written_before: u64) {
+    let window = socket2::SockRef::from(stream)
+        .recv_buffer_size()
+        .expect("SO_RCVBUF") as u64;
+    let ahead = |m: &hangup::MetricsSnapshot| m.bytes_written >= written_before + 4 * window;
+    assert!(
+        metrics_reach(metrics, ahead).await,
+        "the server did not write past the client's window: {:?}",
+        metrics.snapshot()
+    );
+    tokio::time::timeout(LIMIT, stream.peek(&mut [0u8; 1]))
+        .await
+        .expect("no response bytes reached the client")
+        .expect("peek");
+}
+
+/// Waits until the server has read every byte this client sent: the
+/// server acknowledged them, and its socket has none left to read.
+/// Linux only (`/proc/net/tcp` lists each socket's send and receive
+/// queues); both ends are on 127.0.0.1.
+pub async fn until_server_read(stream: &TcpStream) {
+    let entry = |addr: SocketAddr| {
+        let SocketAddr::V4(v4) = addr else {
+            panic!("not IPv4: {addr}")
+        };
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        )
+    };
+    let client = entry(stream.local_addr().expect("local_addr"));
+    let server = entry(stream.peer_addr().expect("peer_addr"));
+    // The (send, receive) queue of the socket `local` -> `remote`.
+    let queues = |table: &str, local: &str, remote: &str| {
+        table.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) != Some(&local) || fields.get(2) != Some(&remote) {
+                return None;
+            }
+            let (tx, rx) = fields.get(4)?.split_once(':')?;
+            Some((
+                u64::from_str_radix(tx, 16).ok()?,
+                u64::from_str_radix(rx, 16).ok()?,
+            ))
+        })
+    };
+    let start = Instant::now();
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let unacked = queues(&table, &client, &server).map(|(tx, _)| tx);
+        let unread = queues(&table, &server, &client).map(|(_, rx)| rx);
+        if unacked == Some(0) && unread == Some(0) {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the server did not read what was sent: unacked {unacked:?}, unread {unread:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+// ------------------------------------------------------------------
 // Handlers and waits shared by several modules.
 // ------------------------------------------------------------------
 
 /// Writes the request path as the body.
 pub async fn path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
-    res.write_all(req.uri().path().as_bytes()).await
-}
-
-/// Writes the request path as the body, after 300 ms for `/slow`.
-pub async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
-    if req.uri().path() == "/slow" {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
     res.write_all(req.uri().path().as_bytes()).await
 }
 
@@ -530,12 +618,38 @@ pub struct Seen {
     pub write_after: Option<Result<(), String>>,
 }
 
-/// A handler that waits for the hang-up (at most [`HANDLER_WAIT`]), then
-/// tries a 1-byte write, and reports both.
-pub fn waiting_handler(report: mpsc::UnboundedSender<Seen>) -> impl hangup::Handler {
-    move |request: Request, mut response: ResponseWriter| {
+/// What a test learns from a [`waiting_handler`]: when each handler
+/// started, and what it saw.
+pub struct Waiting {
+    /// Fired as each handler starts, before it waits.
+    pub started: Signal,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+impl Waiting {
+    /// The next handler's report, bounded by [`LIMIT`].
+    pub async fn next_seen(&mut self) -> Seen {
+        tokio::time::timeout(LIMIT, self.seen.recv())
+            .await
+            .expect("handler report in time")
+            .expect("handler report")
+    }
+}
+
+/// A handler that says it started, waits for the hang-up (at most
+/// [`HANDLER_WAIT`]), then tries a 1-byte write, and reports both.
+pub fn waiting_handler() -> (impl hangup::Handler, Waiting) {
+    let started = Signal::new();
+    let (report, seen) = mpsc::unbounded_channel();
+    let waiting = Waiting {
+        started: started.clone(),
+        seen,
+    };
+    let handler = move |request: Request, mut response: ResponseWriter| {
         let report = report.clone();
+        let started = started.clone();
         async move {
+            started.fire();
             let start = Instant::now();
             let hangup = tokio::time::timeout(HANDLER_WAIT, request.hung_up())
                 .await
@@ -555,15 +669,8 @@ pub fn waiting_handler(report: mpsc::UnboundedSender<Seen>) -> impl hangup::Hand
             });
             Ok(())
         }
-    }
-}
-
-/// The next report of a [`waiting_handler`], bounded by [`LIMIT`].
-pub async fn next_seen(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
-    tokio::time::timeout(LIMIT, rx.recv())
-        .await
-        .expect("handler report in time")
-        .expect("handler report")
+    };
+    (handler, waiting)
 }
 
 // ------------------------------------------------------------------
