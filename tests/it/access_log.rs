@@ -31,6 +31,9 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
         b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .await;
+    // Its line is in before the next exchange starts, so the lines come in
+    // this order.
+    capture.wait_for_access_lines(1).await;
     // Then a download the client resets once it stalled, never reading.
     let written_before = server.metrics.snapshot().bytes_written;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
