@@ -188,7 +188,9 @@ async fn finish_and_confirm_waits_for_the_clients_acknowledgement() {
 #[tokio::test]
 async fn finish_and_confirm_times_out_on_a_client_that_does_not_read() {
     // Fits in the socket buffers, so `finish` succeeds, but a client with a
-    // tiny window cannot acknowledge it all.
+    // tiny window cannot acknowledge it all. Real time: `finish_and_confirm`
+    // times its wait with `std::time::Instant`, which a paused clock does
+    // not move.
     let (server, mut rx) = confirming_server(150_000, Duration::from_millis(300)).await;
     let stream = slow_reader(server.addr, 8 * 1024, &get("/")).await;
     let result = tokio::time::timeout(LIMIT, rx.recv())

@@ -183,6 +183,8 @@ async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
     let capture = Capture::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    // Real time, a short timeout: the server counts `header_read_timeout`
+    // on `std::time::Instant`, which a paused clock does not move.
     let config = Config::builder()
         .header_read_timeout(Duration::from_millis(300))
         .build()

@@ -2,6 +2,11 @@
 //! buffers and hands its socket to the server's parking lot (no task of
 //! its own), wakes when its client sends or leaves, is served as before,
 //! and still closes at its own idle deadline.
+//!
+//! The idle-deadline tests run in real time with short timeouts: the
+//! server computes idle deadlines from `std::time::Instant`, which a
+//! paused tokio clock does not move, and their last event is a socket
+//! close that a jumping clock could outrun.
 
 use std::time::{Duration, Instant};
 
@@ -332,6 +337,7 @@ async fn parked_connections_close_at_their_own_idle_deadlines() {
     send(&mut first, &get("/")).await;
     assert_eq!(read_response(&mut first, false).await.status, 200);
     let first_idle = Instant::now();
+    // The scenario: the second goes idle well after the first.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let mut second = connect(server.addr).await;
     send(&mut second, &get("/")).await;

@@ -76,6 +76,8 @@ async fn a_body_kept_by_a_task_holds_neither_the_response_nor_the_connection() {
     // The handler's task: reads the kept body when told, and reports.
     type Kept = (oneshot::Sender<()>, oneshot::Receiver<String>);
     let (kept_tx, mut kept_rx) = mpsc::unbounded_channel::<Kept>();
+    // Real time, a short timeout: the timer's effect is a socket close,
+    // and a paused clock could jump past LIMIT before the FIN is read.
     let config = Config::builder()
         .body_read_timeout(Duration::from_millis(300))
         .build()

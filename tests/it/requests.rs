@@ -167,6 +167,9 @@ async fn path_uri_and_fields_read_lazily_are_the_ones_sent() {
 /// sees only its own head, not a recycled one's fields.
 #[tokio::test]
 async fn a_request_kept_or_split_past_its_handler_still_works() {
+    // The scenario: each task holds its piece this long after its handler
+    // returned, so the connection is waiting for the body to come back.
+    const HELD: Duration = Duration::from_millis(30);
     let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
         let path = req.path().to_owned();
         let x = |h: &hangup::http::HeaderMap| format!("{:?}", h.get("x-n"));
@@ -174,7 +177,7 @@ async fn a_request_kept_or_split_past_its_handler_still_works() {
             "/kept" => {
                 tokio::spawn(async move {
                     let mut req = req;
-                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    tokio::time::sleep(HELD).await;
                     let body = req.body_mut().read_all(64).await.unwrap();
                     let text = format!(
                         "kept {} {} {} {} gone={} local={}",
@@ -193,7 +196,7 @@ async fn a_request_kept_or_split_past_its_handler_still_works() {
                 let n = x(req.headers());
                 let mut body = req.into_body();
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    tokio::time::sleep(HELD).await;
                     let body = body.read_all(64).await.unwrap();
                     let text = format!("body {n} {}", String::from_utf8_lossy(&body));
                     res.write_all(text.as_bytes()).await.unwrap();
@@ -202,7 +205,7 @@ async fn a_request_kept_or_split_past_its_handler_still_works() {
             "/parts" => {
                 let (parts, mut body) = req.into_parts();
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    tokio::time::sleep(HELD).await;
                     let body = body.read_all(64).await.unwrap();
                     let text = format!(
                         "parts {} {} {} {}",

@@ -84,6 +84,8 @@ async fn a_response_finished_by_a_spawned_task_after_the_handler_returned() {
     let server = spawn_default(|req: Request, mut res: ResponseWriter| async move {
         let path = req.path().to_owned();
         tokio::spawn(async move {
+            // The scenario: the handler has returned, and the connection
+            // waits for the writer, before this task writes.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let _ = res.write_all(path.as_bytes()).await;
         });

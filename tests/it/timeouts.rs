@@ -2,6 +2,14 @@
 //! `write_timeout`, a body that stops arriving after `body_read_timeout`,
 //! and an idle keep-alive connection is closed after `idle_timeout`,
 //! counted from its last request.
+//!
+//! The write and body timers are per wait (`tokio::time::sleep` from the
+//! stall), so those tests pause tokio's clock once the handler runs: the
+//! clock jumps to the timer as soon as nothing else can happen, and the
+//! handler, which reports through a channel, measures virtual time. The
+//! idle tests keep real time: the server computes idle deadlines from
+//! `std::time::Instant`, which a paused clock does not move, and their
+//! last event is a socket close that a jumping clock could outrun.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +23,8 @@ use crate::support::*;
 #[tokio::test]
 async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Signal::new();
+    let handler_started = started.clone();
     let config = Config::builder()
         .write_timeout(Duration::from_millis(300))
         .build()
@@ -23,8 +33,10 @@ async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
         config,
         move |_request: Request, mut response: ResponseWriter| {
             let tx = tx.clone();
+            let started = handler_started.clone();
             async move {
-                let start = Instant::now();
+                started.fire();
+                let start = tokio::time::Instant::now();
                 let mut result = Ok(());
                 // Far more than both socket buffers hold: the writes stall.
                 for _ in 0..64 {
@@ -43,6 +55,8 @@ async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
     )
     .await;
     let stream = slow_reader(server.addr, 16 * 1024, &get("/")).await;
+    started.wait("the handler started").await;
+    tokio::time::pause();
     let (result, waited) = tokio::time::timeout(LIMIT, rx.recv())
         .await
         .unwrap()
@@ -58,6 +72,8 @@ async fn a_client_that_stops_reading_is_a_write_stall_after_write_timeout() {
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_a_read_timeout_after_body_read_timeout() {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Signal::new();
+    let handler_started = started.clone();
     let config = Config::builder()
         .body_read_timeout(Duration::from_millis(300))
         .build()
@@ -66,8 +82,10 @@ async fn a_body_that_stops_arriving_is_a_read_timeout_after_body_read_timeout() 
         config,
         move |mut request: Request, _response: ResponseWriter| {
             let tx = tx.clone();
+            let started = handler_started.clone();
             async move {
-                let start = Instant::now();
+                started.fire();
+                let start = tokio::time::Instant::now();
                 let result = request.body_mut().read_all(1024).await;
                 let _ = tx.send((
                     result
@@ -85,6 +103,8 @@ async fn a_body_that_stops_arriving_is_a_read_timeout_after_body_read_timeout() 
         .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab")
         .await
         .unwrap();
+    started.wait("the handler started").await;
+    tokio::time::pause();
     let (result, waited) = tokio::time::timeout(LIMIT, rx.recv())
         .await
         .unwrap()
@@ -150,6 +170,7 @@ async fn the_idle_timeout_counts_from_the_last_request_on_a_connection() {
         .build()
         .unwrap();
     let (_server, mut stream) = one_ok_exchange(config).await;
+    // The scenario: the second request comes 150 ms into the first wait.
     tokio::time::sleep(Duration::from_millis(150)).await;
     // The server arms the second wait after this, so it may close no
     // earlier than IDLE from here; the first wait's deadline comes sooner.
