@@ -473,9 +473,9 @@ impl Signal {
 }
 
 /// Waits until a slow reader's response has stalled: the client holds
-/// part of it (so its TCP acknowledged some bytes), and the server wrote
-/// more than four times what the client's receive buffer holds since
-/// `written_before` (so some of what it wrote cannot be acknowledged).
+/// part of it (so its TCP acknowledged some bytes), and since
+/// `written_before` the server wrote at least four times what the
+/// client's receive buffer holds (so some of it cannot be acknowledged).
 pub async fn until_stalled(metrics: &hangup::Metrics, stream: &TcpStream, written_before: u64) {
     let window = socket2::SockRef::from(stream)
         .recv_buffer_size()

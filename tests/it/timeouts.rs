@@ -3,11 +3,11 @@
 //! and an idle keep-alive connection is closed after `idle_timeout`,
 //! counted from its last request.
 //!
-//! The write and body timers are per wait (`tokio::time::sleep` from the
-//! stall), so those tests pause tokio's clock once the handler runs: the
-//! clock jumps to the timer as soon as nothing else can happen, and the
-//! handler, which reports through a channel, measures virtual time. The
-//! idle tests keep real time: the server computes idle deadlines from
+//! The write and body timers are tokio timers started when a write or
+//! read stalls, so those tests pause tokio's clock once the handler runs:
+//! the clock jumps to the timer as soon as nothing else can happen, and
+//! the handler, which reports through a channel, measures virtual time.
+//! The idle tests keep real time: the server computes idle deadlines from
 //! `std::time::Instant`, which a paused clock does not move, and their
 //! last event is a socket close that a jumping clock could outrun.
 
