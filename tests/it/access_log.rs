@@ -31,12 +31,16 @@ async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
         b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .await;
-    // Then a download the client resets after a moment, never reading.
+    // Its line is in before the next exchange starts, so the lines come in
+    // this order.
+    capture.wait_for_access_lines(1).await;
+    // Then a download the client resets once it stalled, never reading.
+    let written_before = server.metrics.snapshot().bytes_written;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(16 * 1024).unwrap();
     let mut stream = socket.connect(server.addr).await.unwrap();
     stream.write_all(&get("/download")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_stalled(&server.metrics, &stream, written_before).await;
     let std = stream.into_std().unwrap();
     socket2::SockRef::from(&std)
         .set_linger(Some(Duration::ZERO))

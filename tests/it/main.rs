@@ -3,22 +3,31 @@
 //! feature (on by default).
 
 mod access_log;
+mod bodies;
 #[cfg(feature = "cli")]
 mod cli_lab;
 #[cfg(feature = "cli")]
 mod cli_serve;
 #[cfg(feature = "cli")]
 mod cli_serve_logs;
-mod connection;
+mod delivery;
+mod errors;
 mod examples;
 mod framing;
 mod hangups;
+mod keep_alive;
 mod outcomes;
+mod parking;
 mod pipelining;
+mod policies;
 mod proptests;
 mod rejections;
+mod requests;
+mod responses;
+mod shutdown;
 mod stress;
 mod support;
+mod timeouts;
 mod tower;
 mod upgrade;
 mod watch;

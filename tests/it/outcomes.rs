@@ -1,10 +1,12 @@
 //! How exchanges and connections end, as the outcome (and the access log)
 //! tells it: a complete response is complete even when the client
 //! half-closed; a client that left is a hang-up (499); a response the
-//! server cut short says why, with the status it sent; and a client that
-//! left before its head was complete leaves a departure record.
+//! server cut short (a forced shutdown too) says why, with the status it
+//! sent; a client that left before its head was complete leaves a
+//! departure record; and an outcome's duration counts a pipelined
+//! request's wait.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hangup::http::HeaderValue;
 use hangup::http::StatusCode;
@@ -181,6 +183,8 @@ async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
     let capture = Capture::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    // Real time, a short timeout: the server counts `header_read_timeout`
+    // on `std::time::Instant`, which a paused clock does not move.
     let config = Config::builder()
         .header_read_timeout(Duration::from_millis(300))
         .build()
@@ -216,8 +220,8 @@ async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
             Leave::Silent | Leave::MidHead => stream.shutdown().await.unwrap(),
             Leave::MidHeadReset => {
                 // Ordered: the server reads the partial head before the
-                // RST (it would close a stalled one only at its timeout).
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // RST, so the record counts the bytes it received.
+                until_server_read(&stream).await;
                 reset(stream);
             }
             Leave::Stalled => kept = Some(stream),
@@ -253,4 +257,78 @@ async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
             .all(|e| e.level > tracing::Level::WARN),
         "departures are normal traffic"
     );
+}
+
+#[tokio::test]
+async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
+    // Regression: with an outcome consumer, dropping a connection task
+    // mid-exchange read the lent-out writer state and panicked.
+    let outcomes = Outcomes::default();
+    let config = outcomes.builder().build().unwrap();
+    let flushed = Signal::new();
+    let handler_flushed = flushed.clone();
+    let server = spawn(
+        config,
+        move |_request: Request, mut response: ResponseWriter| {
+            let flushed = handler_flushed.clone();
+            async move {
+                response.set_status(StatusCode::ACCEPTED)?;
+                response.write_all(b"partial").await?;
+                response.flush().await?;
+                flushed.fire();
+                // Still running when the grace runs out.
+                tokio::time::sleep(HANDLER_WAIT).await;
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    stream.write_all(&get("/")).await.unwrap();
+    flushed.wait("the handler flushed its head").await;
+    let start = Instant::now();
+    server.stop(Duration::from_millis(100)).await;
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let all = outcomes.wait_for(1).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    // The server cut it short, not the client: what was sent, incomplete,
+    // with the server's cause; never a 499.
+    assert_eq!(all[0].end, End::CutShort(Cutoff::ServerShutdown), "{all:?}");
+    assert!(all[0].counters.written > 0);
+    assert_eq!(all[0].status().as_u16(), 202, "the status that was sent");
+    assert_eq!(all[0].cause(), Some("server_shutdown"));
+}
+
+/// Writes the request path as the body, after 300 ms for `/slow`.
+async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+/// `Outcome::duration` counts from the socket read that completed the
+/// request's head: a pipelined request that waited behind a slow one
+/// counts its wait.
+#[tokio::test]
+async fn a_pipelined_request_s_duration_includes_its_wait_behind_earlier_ones() {
+    let outcomes = Outcomes::default();
+    let server = spawn(outcomes.builder().build().unwrap(), slow_path_handler).await;
+    let mut stream = connect(server.addr).await;
+    let mut batch = get("/slow");
+    batch.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    send(&mut stream, &batch).await;
+    let raw = read_to_close(&mut stream).await;
+    assert_eq!(parse_responses(&raw, &[false; 2]).len(), 2);
+    assert!(metrics_reach(&server.metrics, |m| m.outcomes == 2).await);
+    let outcomes = outcomes.wait_for(2).await;
+    assert_eq!(outcomes[1].uri, "/next");
+    for outcome in &outcomes {
+        assert!(
+            outcome.duration >= Duration::from_millis(290),
+            "{} took {:?}; the slow handler alone sleeps 300 ms",
+            outcome.uri,
+            outcome.duration
+        );
+    }
 }

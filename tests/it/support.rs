@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hangup::{Config, Handler, Outcome, Server, ShutdownHandle};
+use hangup::{Config, Handler, Outcome, Request, ResponseWriter, Server, ShutdownHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
@@ -86,6 +87,19 @@ pub fn reset(stream: TcpStream) {
         .set_linger(Some(Duration::ZERO))
         .expect("linger 0");
     drop(std);
+}
+
+/// A slow reader: a client with a `recv_buffer`-byte receive buffer that
+/// sends `request` and then reads nothing, so the server's writes stall.
+pub async fn slow_reader(addr: SocketAddr, recv_buffer: u32, request: &[u8]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+    let mut stream = tokio::time::timeout(LIMIT, socket.connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+    send(&mut stream, request).await;
+    stream
 }
 
 /// Reads one response exactly (Content-Length framed), leaving what follows.
@@ -439,6 +453,236 @@ impl Outcomes {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+// ------------------------------------------------------------------
+// Events a test waits for instead of sleeping.
+// ------------------------------------------------------------------
+
+/// One side tells the other that something happened ("the handler
+/// started", "go on"): `fire` counts one event, `wait` takes one, bounded
+/// by [`LIMIT`]. An event fired before anyone waits is kept.
+#[derive(Clone)]
+pub struct Signal(Arc<Semaphore>);
+
+impl Signal {
+    pub fn new() -> Signal {
+        Signal(Arc::new(Semaphore::new(0)))
+    }
+
+    pub fn fire(&self) {
+        self.0.add_permits(1);
+    }
+
+    /// Waits for the next event; `what` names it in the failure message.
+    pub async fn wait(&self, what: &str) {
+        tokio::time::timeout(LIMIT, self.0.acquire())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within {LIMIT:?}"))
+            .expect("the semaphore is never closed")
+            .forget();
+    }
+}
+
+/// Waits until a slow reader's response has stalled: the client holds
+/// part of it (so its TCP acknowledged some bytes), and since
+/// `written_before` the server wrote at least four times what the
+/// client's receive buffer holds (so some of it cannot be acknowledged).
+pub async fn until_stalled(metrics: &hangup::Metrics, stream: &TcpStream, written_before: u64) {
+    let window = socket2::SockRef::from(stream)
+        .recv_buffer_size()
+        .expect("SO_RCVBUF") as u64;
+    let ahead = |m: &hangup::MetricsSnapshot| m.bytes_written >= written_before + 4 * window;
+    assert!(
+        metrics_reach(metrics, ahead).await,
+        "the server did not write past the client's window: {:?}",
+        metrics.snapshot()
+    );
+    tokio::time::timeout(LIMIT, stream.peek(&mut [0u8; 1]))
+        .await
+        .expect("no response bytes reached the client")
+        .expect("peek");
+}
+
+/// Waits until the server has read every byte this client sent: the
+/// server acknowledged them, and its socket has none left to read.
+/// Linux only (`/proc/net/tcp` lists each socket's send and receive
+/// queues); both ends are on 127.0.0.1.
+pub async fn until_server_read(stream: &TcpStream) {
+    let entry = |addr: SocketAddr| {
+        let SocketAddr::V4(v4) = addr else {
+            panic!("not IPv4: {addr}")
+        };
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        )
+    };
+    let client = entry(stream.local_addr().expect("local_addr"));
+    let server = entry(stream.peer_addr().expect("peer_addr"));
+    // The (send, receive) queue of the socket `local` -> `remote`.
+    let queues = |table: &str, local: &str, remote: &str| {
+        table.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) != Some(&local) || fields.get(2) != Some(&remote) {
+                return None;
+            }
+            let (tx, rx) = fields.get(4)?.split_once(':')?;
+            Some((
+                u64::from_str_radix(tx, 16).ok()?,
+                u64::from_str_radix(rx, 16).ok()?,
+            ))
+        })
+    };
+    let start = Instant::now();
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let unacked = queues(&table, &client, &server).map(|(tx, _)| tx);
+        let unread = queues(&table, &server, &client).map(|(_, rx)| rx);
+        if unacked == Some(0) && unread == Some(0) {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the server did not read what was sent: unacked {unacked:?}, unread {unread:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+// ------------------------------------------------------------------
+// Handlers and waits shared by several modules.
+// ------------------------------------------------------------------
+
+/// Writes the request path as the body.
+pub async fn path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    res.write_all(req.uri().path().as_bytes()).await
+}
+
+/// Asserts that the server closed the connection with a FIN, not an RST.
+pub fn assert_clean_eof(end: &End, what: &str) {
+    assert!(
+        matches!(end, End::Eof),
+        "{what}: connection ended with {end:?}, not a clean close"
+    );
+}
+
+/// How many complete responses `bytes` starts with.
+pub fn parse_responses_prefix(mut bytes: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some((response, used)) = parse_one(bytes, false) {
+        if response.header("content-length").is_none() {
+            break;
+        }
+        count += 1;
+        bytes = &bytes[used..];
+    }
+    count
+}
+
+/// Polls the server's metrics until `done` holds, for at most 3 s.
+pub async fn metrics_reach(
+    metrics: &hangup::Metrics,
+    done: impl Fn(&hangup::MetricsSnapshot) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if done(&metrics.snapshot()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// A connection that served one `GET /` and then parked.
+pub async fn parked_connection(server: &TestServer) -> tokio::net::TcpStream {
+    let mut stream = connect(server.addr).await;
+    send(&mut stream, &get("/")).await;
+    assert_eq!(read_response(&mut stream, false).await.status, 200);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1).await,
+        "the idle connection did not park: {:?}",
+        server.metrics.snapshot()
+    );
+    stream
+}
+
+/// A config whose idle connections park after `release`.
+pub fn parking_after(release: Duration) -> Config {
+    Config::builder()
+        .idle_release_after(release)
+        .build()
+        .unwrap()
+}
+
+/// How long a test handler waits for the hang-up before giving up: far
+/// longer than detection should take, so a pass means "detected while
+/// waiting".
+pub const HANDLER_WAIT: Duration = Duration::from_secs(10);
+
+/// What a waiting handler saw.
+#[derive(Debug)]
+pub struct Seen {
+    pub hangup: Option<hangup::Hangup>,
+    pub waited: Duration,
+    pub write_after: Option<Result<(), String>>,
+}
+
+/// What a test learns from a [`waiting_handler`]: when each handler
+/// started, and what it saw.
+pub struct Waiting {
+    /// Fired as each handler starts, before it waits.
+    pub started: Signal,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+impl Waiting {
+    /// The next handler's report, bounded by [`LIMIT`].
+    pub async fn next_seen(&mut self) -> Seen {
+        tokio::time::timeout(LIMIT, self.seen.recv())
+            .await
+            .expect("handler report in time")
+            .expect("handler report")
+    }
+}
+
+/// A handler that says it started, waits for the hang-up (at most
+/// [`HANDLER_WAIT`]), then tries a 1-byte write, and reports both.
+pub fn waiting_handler() -> (impl hangup::Handler, Waiting) {
+    let started = Signal::new();
+    let (report, seen) = mpsc::unbounded_channel();
+    let waiting = Waiting {
+        started: started.clone(),
+        seen,
+    };
+    let handler = move |request: Request, mut response: ResponseWriter| {
+        let report = report.clone();
+        let started = started.clone();
+        async move {
+            started.fire();
+            let start = Instant::now();
+            let hangup = tokio::time::timeout(HANDLER_WAIT, request.hung_up())
+                .await
+                .ok();
+            let waited = start.elapsed();
+            let write_after = response.write_all(b"x").await;
+            let write_after = Some(
+                write_after
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}")),
+            );
+            let _ = report.send(Seen {
+                hangup,
+                waited,
+                write_after,
+            });
+            Ok(())
+        }
+    };
+    (handler, waiting)
 }
 
 // ------------------------------------------------------------------
