@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hangup::{Request, ResponseWriter};
 use tokio::io::AsyncWriteExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::*;
 
@@ -14,9 +13,7 @@ use crate::support::*;
 /// thread-local subscriber sees the server's events too.
 #[tokio::test]
 async fn aborted_download_is_one_info_line_with_499_and_acked_bytes() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = Capture::install();
     let server = spawn_default(|_r: Request, mut w: ResponseWriter| async move {
         for _ in 0..64 {
             w.write_all(&vec![b'd'; 1 << 20]).await?;
@@ -97,9 +94,7 @@ async fn response_cut_short_by_the_handler_is_logged_incomplete_with_the_server_
     // 2. The client is still there and sees a body without its last chunk.
     // 3. The access line says complete=false, the status sent (not 499),
     //    and why: the handler failed. No phase: it is not a hang-up.
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = Capture::install();
     let server = spawn_default(|_r: Request, mut w: ResponseWriter| async move {
         w.write_all(b"partial").await?;
         w.flush().await?;

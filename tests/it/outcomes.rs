@@ -13,7 +13,6 @@ use hangup::http::StatusCode;
 use hangup::http::header::CONTENT_LENGTH;
 use hangup::{Config, Cutoff, End, HangupCause, Request, ResponseWriter};
 use tokio::io::AsyncWriteExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::*;
 
@@ -180,9 +179,7 @@ enum Leave {
 /// requests gets none: that is how connections end.
 #[tokio::test]
 async fn a_client_that_leaves_before_its_head_is_complete_leaves_one_record() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = Capture::install();
     // Real time, a short timeout: the server counts `header_read_timeout`
     // on `std::time::Instant`, which a paused clock does not move.
     let config = Config::builder()

@@ -725,14 +725,33 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
 }
 
 impl Capture {
+    /// A capture installed as this thread's subscriber until the guard
+    /// drops (`#[tokio::test]` runs the server's tasks on this thread).
+    /// The callsites' cached interest is rebuilt: a callsite first hit by
+    /// another test's thread with no subscriber may otherwise have cached
+    /// "never" and drop this one's events (seen as rare lost lines).
+    pub fn install() -> (Capture, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt;
+        let capture = Capture::default();
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+        tracing::callsite::rebuild_interest_cache();
+        (capture, guard)
+    }
+
     /// Waits (at most [`LIMIT`]) until `n` access lines were captured.
     pub async fn wait_for_access_lines(&self, n: usize) -> Vec<Event> {
         let start = std::time::Instant::now();
         loop {
             let lines = self.access_lines();
-            if lines.len() >= n || start.elapsed() > LIMIT {
+            if lines.len() >= n {
                 return lines;
             }
+            assert!(
+                start.elapsed() < LIMIT,
+                "only {} of {n} access lines within {LIMIT:?}: {lines:#?}",
+                lines.len()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -747,9 +766,14 @@ impl Capture {
                 .into_iter()
                 .filter(|e| e.fields.get("phase").map(String::as_str) == Some("reading_head"))
                 .collect();
-            if lines.len() >= n || start.elapsed() > LIMIT {
+            if lines.len() >= n {
                 return lines;
             }
+            assert!(
+                start.elapsed() < LIMIT,
+                "only {} of {n} departure lines within {LIMIT:?}: {lines:#?}",
+                lines.len()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
