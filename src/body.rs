@@ -76,6 +76,11 @@ impl Body {
 
     /// The next chunk of the body, or `None` at its end.
     ///
+    /// Cancel-safe: a `chunk()` dropped before it resolves loses nothing
+    /// (the bytes stay in the connection's buffer, a `100 Continue` begun
+    /// is finished by the next call), so it can be raced in `select!` or
+    /// tried with `now_or_never`.
+    ///
     /// # Errors
     ///
     /// [`Error::ClientGone`] if the client closed, reset or stalled inside

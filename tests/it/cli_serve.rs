@@ -33,13 +33,13 @@ const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
 /// A scratch directory under the system temp dir, removed on drop.
 pub(crate) struct Scratch {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Scratch {
     /// A fresh, empty directory named after `test`, unique per process
     /// and call.
-    fn new(test: &str) -> Scratch {
+    pub(crate) fn new(test: &str) -> Scratch {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
             "hangup-cli-serve-{}-{test}-{}",
@@ -178,10 +178,17 @@ impl Served {
 
     /// [`start`](Self::start) with `RUST_LOG` set to `log`.
     pub(crate) fn start_logging(root: &Path, log: &str) -> Served {
+        Served::start_with(root, log, &[])
+    }
+
+    /// [`start_logging`](Self::start_logging) with more options after
+    /// `--addr 127.0.0.1:0` (a later `--addr` or `-p` wins).
+    pub(crate) fn start_with(root: &Path, log: &str, options: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hangup"))
             .arg("serve")
             .arg(root)
             .args(["--addr", "127.0.0.1:0"])
+            .args(options)
             .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -247,7 +254,7 @@ impl Served {
     }
 
     /// Waits for the process to exit, bounded by [`LIMIT`].
-    async fn wait_exit(&mut self) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + LIMIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -295,7 +302,7 @@ pub(crate) fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The numeric value of `name=` in an access-log line; panics if absent.
-fn number(line: &str, name: &str) -> u64 {
+pub(crate) fn number(line: &str, name: &str) -> u64 {
     field(line, name)
         .unwrap_or_else(|| panic!("no {name} in {line}"))
         .parse()
@@ -403,7 +410,7 @@ async fn get_and_head_a_file_with_type_length_and_validators() {
         .exchange(&request("POST", "/hello.txt", &[("Content-Length", "0")]))
         .await;
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
 
     // One access-log line per request, once it is final (the last one
     // is the POST's; then no more may follow).

@@ -24,6 +24,14 @@ mod proptests;
 mod rejections;
 mod requests;
 mod responses;
+#[cfg(feature = "cli")]
+mod serve_http;
+#[cfg(feature = "cli")]
+mod serve_listing;
+#[cfg(feature = "cli")]
+mod serve_sharing;
+#[cfg(feature = "cli")]
+mod serve_uploads;
 mod shutdown;
 mod stress;
 mod support;

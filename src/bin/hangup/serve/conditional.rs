@@ -1,12 +1,90 @@
 //! Validators (`ETag`, `Last-Modified`) and the conditional request
-//! headers that use them: `If-None-Match`, `If-Modified-Since` (RFC 9110
-//! §13.1.2, §13.1.3) and `If-Range` (§13.1.5).
+//! headers that use them: `If-Match`, `If-Unmodified-Since`,
+//! `If-None-Match`, `If-Modified-Since` (RFC 9110 §13.1.1-§13.1.4),
+//! evaluated in §13.2.2's order by [`evaluate`], and `If-Range`
+//! (§13.1.5).
 
 use std::fs::Metadata;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hangup::http::HeaderMap;
-use hangup::http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE};
+use hangup::http::header::{
+    IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE,
+};
+
+/// What the preconditions of a request say to do (RFC 9110 §13.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Every precondition holds (or none was sent): perform the method.
+    Proceed,
+    /// A GET or HEAD whose client has the current version: `304`.
+    NotModified,
+    /// A precondition failed: `412 Precondition Failed`.
+    Failed,
+}
+
+/// Evaluates the request's preconditions against `current` (the
+/// validators of the selected representation, `None` when the target has
+/// none, as a `PUT` to a new name) for a method that is safe (GET, HEAD)
+/// or not, in RFC 9110 §13.2.2's order:
+///
+/// 1. `If-Match` present: false (no current representation, or no tag
+///    matching under strong comparison) is 412.
+/// 2. Else `If-Unmodified-Since`, a valid date, and a modification time
+///    known: modified after it is 412.
+/// 3. `If-None-Match` present: a match under weak comparison (or `*` with
+///    a current representation) is 304 for GET and HEAD, 412 otherwise.
+/// 4. Else, for GET and HEAD, `If-Modified-Since`, a valid date, and a
+///    modification time known: not modified since is 304.
+///
+/// `If-Range` (step 5) is [`Validators::range_allowed`]'s.
+pub fn evaluate(current: Option<&Validators>, headers: &HeaderMap, safe: bool) -> Precondition {
+    if headers.contains_key(IF_MATCH) {
+        let holds = current.is_some_and(|v| {
+            headers
+                .get_all(IF_MATCH)
+                .iter()
+                .any(|value| matches_list(value.as_bytes(), &v.etag, Comparison::Strong))
+        });
+        if !holds {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (
+        date(headers, IF_UNMODIFIED_SINCE),
+        current.and_then(|v| v.last_modified),
+    ) {
+        if modified > since {
+            return Precondition::Failed;
+        }
+    }
+    if headers.contains_key(IF_NONE_MATCH) {
+        let matched = current.is_some_and(|v| {
+            headers
+                .get_all(IF_NONE_MATCH)
+                .iter()
+                .any(|value| matches_list(value.as_bytes(), &v.etag, Comparison::Weak))
+        });
+        return match (matched, safe) {
+            (false, _) => Precondition::Proceed,
+            (true, true) => Precondition::NotModified,
+            (true, false) => Precondition::Failed,
+        };
+    }
+    let since = date(headers, IF_MODIFIED_SINCE);
+    match (safe, since, current.and_then(|v| v.last_modified)) {
+        (true, Some(since), Some(modified)) if modified <= since => Precondition::NotModified,
+        _ => Precondition::Proceed,
+    }
+}
+
+/// The HTTP date in the field `name`, if there is one that parses (an
+/// invalid date is ignored, as §13.1.3 and §13.1.4 require).
+fn date(headers: &HeaderMap, name: hangup::http::HeaderName) -> Option<SystemTime> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+}
 
 /// The validators of one file version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +97,10 @@ pub struct Validators {
     /// fixed timestamps) share a tag, so a file replaced by such a twin
     /// would be confirmed as current (304) to caches holding the old one.
     /// Content hashing would cost a read of the whole file per request.
+    ///
+    /// A weak tag (`W/"..."`) marks a representation whose bytes may
+    /// differ for the same file (one compressed on the fly): it matches
+    /// `If-None-Match` but never `If-Match` or `If-Range`.
     pub etag: String,
     /// The modification time, truncated to the second that HTTP dates
     /// carry; `None` where the platform cannot tell.
@@ -45,6 +127,34 @@ impl Validators {
         }
     }
 
+    /// Validators for a representation made from a file with these
+    /// validators: the tag gains `-suffix` (so each representation has
+    /// its own), and is weak when `weak`.
+    pub fn variant(&self, suffix: &str, weak: bool) -> Validators {
+        let opaque = opaque(&self.etag);
+        let prefix = if weak { "W/" } else { "" };
+        Validators {
+            etag: format!("{prefix}\"{opaque}-{suffix}\""),
+            last_modified: self.last_modified,
+        }
+    }
+
+    /// Validators of generated content (a listing): a strong tag from the
+    /// content's own bytes, and the newest modification time it shows.
+    pub fn of_content(content: &[u8], last_modified: Option<SystemTime>) -> Validators {
+        let secs = last_modified
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        Validators {
+            etag: format!(
+                "\"{:x}-{:x}\"",
+                fnv1a(content.iter().copied()),
+                content.len()
+            ),
+            last_modified: secs.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        }
+    }
+
     /// `Last-Modified` as an HTTP date.
     pub fn last_modified_header(&self) -> Option<String> {
         self.last_modified.map(httpdate::fmt_http_date)
@@ -57,21 +167,9 @@ impl Validators {
     /// requires. Otherwise an `If-Modified-Since` date not older than the
     /// file's modification time means "not modified"; an invalid date is
     /// ignored.
+    #[cfg(test)]
     pub fn is_not_modified(&self, headers: &HeaderMap) -> bool {
-        if headers.contains_key(IF_NONE_MATCH) {
-            return headers
-                .get_all(IF_NONE_MATCH)
-                .iter()
-                .any(|value| matches_any(value.as_bytes(), &self.etag));
-        }
-        let since = headers
-            .get(IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
-        match (since, self.last_modified) {
-            (Some(since), Some(modified)) => modified <= since,
-            _ => false,
-        }
+        evaluate(Some(self), headers, true) == Precondition::NotModified
     }
 
     /// True when a `Range` header may be honoured: no `If-Range`, or one
@@ -87,7 +185,7 @@ impl Validators {
         let value = value.trim();
         if value.starts_with('"') || value.starts_with("W/") {
             // A weak tag never matches strongly.
-            return value == self.etag;
+            return !is_weak(&self.etag) && value == self.etag;
         }
         match (httpdate::parse_http_date(value), self.last_modified) {
             (Ok(date), Some(modified)) => date == modified,
@@ -138,21 +236,49 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     })
 }
 
-/// True when the `If-None-Match` list `value` holds `*` or a tag that
-/// matches `etag` under weak comparison (the `W/` prefix is ignored).
-fn matches_any(value: &[u8], etag: &str) -> bool {
-    let ours = etag.as_bytes();
-    let ours = &ours[1..ours.len() - 1];
+/// How two entity tags are compared (RFC 9110 §8.8.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    /// Both strong and the same opaque part (`If-Match`).
+    Strong,
+    /// The same opaque part, `W/` ignored (`If-None-Match`).
+    Weak,
+}
+
+/// True for a weak tag (`W/"..."`).
+fn is_weak(etag: &str) -> bool {
+    etag.starts_with("W/")
+}
+
+/// The opaque part of a tag this module made: without `W/` and quotes.
+fn opaque(etag: &str) -> &str {
+    let tag = etag.strip_prefix("W/").unwrap_or(etag);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
+}
+
+/// True when the list `value` (of `If-Match` or `If-None-Match`) holds
+/// `*` or a tag that matches `etag` under `comparison`.
+fn matches_list(value: &[u8], etag: &str, comparison: Comparison) -> bool {
+    if comparison == Comparison::Strong && is_weak(etag) {
+        return false;
+    }
+    let ours = opaque(etag).as_bytes();
     let mut rest = value;
     loop {
         // Skip list separators and whitespace.
         while let [b' ' | b'\t' | b',', tail @ ..] = rest {
             rest = tail;
         }
+        let mut weak = false;
         match rest {
             [] => return false,
             [b'*', ..] => return true,
-            [b'W', b'/', tail @ ..] => rest = tail,
+            [b'W', b'/', tail @ ..] => {
+                weak = true;
+                rest = tail;
+            }
             _ => {}
         }
         // An entity tag is `"` opaque `"`; its opaque part may hold commas.
@@ -162,7 +288,7 @@ fn matches_any(value: &[u8], etag: &str) -> bool {
         let Some(close) = tail.iter().position(|&b| b == b'"') else {
             return false;
         };
-        if &tail[..close] == ours {
+        if &tail[..close] == ours && !(weak && comparison == Comparison::Strong) {
             return true;
         }
         rest = &tail[close + 1..];
@@ -240,6 +366,79 @@ mod tests {
             ("if-none-match", "\"other\""),
             ("if-modified-since", same)
         ])));
+    }
+
+    #[test]
+    fn if_match_and_if_unmodified_since_fail_with_412_in_rfc_order() {
+        let v = validators();
+        let eval = |pairs: &[(&'static str, &'static str)], safe| {
+            evaluate(Some(&v), &headers(pairs), safe)
+        };
+        use Precondition::{Failed, NotModified, Proceed};
+        assert_eq!(eval(&[("if-match", "\"abc-1-2\"")], false), Proceed);
+        assert_eq!(eval(&[("if-match", "\"x\", \"abc-1-2\"")], true), Proceed);
+        assert_eq!(eval(&[("if-match", "*")], false), Proceed);
+        assert_eq!(eval(&[("if-match", "W/\"abc-1-2\"")], false), Failed);
+        assert_eq!(eval(&[("if-match", "\"other\"")], true), Failed);
+        let old = "Thu, 01 Jan 1970 00:00:00 GMT";
+        let new = "Thu, 01 Jan 2099 00:00:00 GMT";
+        assert_eq!(eval(&[("if-unmodified-since", old)], true), Failed);
+        assert_eq!(eval(&[("if-unmodified-since", new)], true), Proceed);
+        assert_eq!(eval(&[("if-unmodified-since", "garbage")], true), Proceed);
+        // §13.2.2: If-Match decides; If-Unmodified-Since is then ignored.
+        assert_eq!(
+            eval(
+                &[("if-match", "\"abc-1-2\""), ("if-unmodified-since", old)],
+                true
+            ),
+            Proceed
+        );
+        // Step 3 after steps 1-2: a matching If-None-Match is 304 for GET,
+        // 412 for other methods.
+        assert_eq!(eval(&[("if-none-match", "*")], true), NotModified);
+        assert_eq!(eval(&[("if-none-match", "*")], false), Failed);
+        assert_eq!(
+            eval(&[("if-match", "\"other\""), ("if-none-match", "*")], true),
+            Failed
+        );
+        // If-Modified-Since is for GET and HEAD only.
+        assert_eq!(eval(&[("if-modified-since", new)], false), Proceed);
+    }
+
+    #[test]
+    fn without_a_current_representation_if_match_fails_and_if_none_match_holds() {
+        let none = |pairs: &[(&'static str, &'static str)]| evaluate(None, &headers(pairs), false);
+        assert_eq!(none(&[("if-match", "*")]), Precondition::Failed);
+        assert_eq!(none(&[("if-none-match", "*")]), Precondition::Proceed);
+        assert_eq!(
+            none(&[("if-unmodified-since", "Thu, 01 Jan 1970 00:00:00 GMT")]),
+            Precondition::Proceed
+        );
+    }
+
+    #[test]
+    fn variants_have_their_own_tags_and_weak_ones_match_only_weakly() {
+        let v = validators();
+        let br = v.variant("br", false);
+        assert_eq!(br.etag, "\"abc-1-2-br\"");
+        let gz = v.variant("gzip", true);
+        assert_eq!(gz.etag, "W/\"abc-1-2-gzip\"");
+        let h = |value: &'static str| headers(&[("if-none-match", value)]);
+        assert!(gz.is_not_modified(&h("W/\"abc-1-2-gzip\"")));
+        assert!(gz.is_not_modified(&h("\"abc-1-2-gzip\"")));
+        assert!(!gz.is_not_modified(&h("\"abc-1-2\"")));
+        let m = headers(&[("if-match", "W/\"abc-1-2-gzip\"")]);
+        assert_eq!(evaluate(Some(&gz), &m, true), Precondition::Failed);
+        assert!(!gz.range_allowed(&headers(&[("if-range", "W/\"abc-1-2-gzip\"")])));
+    }
+
+    #[test]
+    fn content_tags_follow_the_bytes() {
+        let a = Validators::of_content(b"page one", None);
+        let b = Validators::of_content(b"page two", None);
+        assert_ne!(a.etag, b.etag);
+        assert_eq!(a, Validators::of_content(b"page one", None));
+        assert!(a.etag.starts_with('"') && a.etag.ends_with('"'));
     }
 
     #[test]

@@ -1,34 +1,47 @@
-//! Sending one regular file: validators, `304`, one byte range (`206`,
+//! Sending one regular file: which representation (the file, a
+//! precompressed sibling, or the file compressed on the fly), its
+//! validators and preconditions (`304`, `412`), one byte range (`206`,
 //! `416`), and the body streamed from disk in pieces.
 //!
 //! The body is never loaded whole. It is read in [`PIECE_BYTES`] pieces on
 //! tokio's blocking pool (the crate's tokio has no `fs` feature, and a
 //! disk read must not stall the connection tasks), with the next piece
-//! read while the current one is written. The response carries an
-//! explicit `Content-Length`, so it is never chunked; each piece is larger
-//! than the writer's buffer, so it goes to the socket without a copy.
-//! Once the client is gone, the next write fails at once and the download
-//! stops: the access log then shows 499 with what was written and acked.
+//! read while the current one is written ([`Pieces`]). A response sent as
+//! stored carries an explicit `Content-Length`, so it is never chunked;
+//! each piece is larger than the writer's buffer, so it goes to the
+//! socket without a copy. Once the client is gone, the next write fails
+//! at once and the download stops: the access log then shows 499 with
+//! what was written and acked.
 
+use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hangup::http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, RANGE,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, LAST_MODIFIED, RANGE, VARY,
 };
 use hangup::http::{HeaderMap, HeaderValue, StatusCode};
 use hangup::{ResponseWriter, Result};
 use tokio::task::JoinHandle;
 
-use super::conditional::Validators;
-use super::mime::content_type;
+use super::compress;
+use super::conditional::{Precondition, Validators, evaluate};
+use super::encoding::{Accepted, Encoding};
+use super::mime::{content_type, is_compressible};
 use super::ranges::RangeRequest;
 
 /// Bytes read from disk per step: big enough that a step's syscalls and
 /// blocking-pool hop are cheap next to its copy, small enough that a
 /// thousand concurrent downloads hold 128 MiB at most (two pieces each).
 pub const PIECE_BYTES: usize = 64 * 1024;
+
+/// The smallest file compressed on the fly: below about a kilobyte the
+/// saving is a few hundred bytes, less than one packet, and the coding's
+/// own header and the chunked framing eat into it (nginx's
+/// `gzip_min_length` is 20 bytes by default; most CDNs use 1 KiB or more).
+pub const COMPRESS_MIN_BYTES: u64 = 1024;
 
 /// A file opened for sending, with the metadata of the open handle.
 #[derive(Debug)]
@@ -37,8 +50,6 @@ pub struct OpenFile {
     pub file: File,
     /// Its metadata, from the handle (not the path, which may change).
     pub metadata: Metadata,
-    /// Its canonical path, for the content type.
-    pub path: PathBuf,
 }
 
 impl OpenFile {
@@ -57,17 +68,117 @@ impl OpenFile {
                 "no longer a regular file",
             ));
         }
-        Ok(OpenFile {
-            file,
-            metadata,
-            path,
-        })
+        Ok(OpenFile { file, metadata })
     }
 }
 
-/// Answers a GET (`is_get`) or HEAD for `open` with the request's
-/// `headers`: 304 when the client's copy is current, 206 or 416 for a
-/// `Range`, else 200.
+/// How the bytes of a representation relate to the file asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// The file as it is.
+    Identity,
+    /// A precompressed sibling (`app.js.br`), sent as stored: ranges,
+    /// `Content-Length` and a strong tag of its own.
+    Stored(Encoding),
+    /// The file compressed while it is sent (`--compress`): chunked, no
+    /// ranges, and a weak tag (another compressor version may make other
+    /// bytes from the same file).
+    OnTheFly(Encoding),
+}
+
+/// What the request allows in choosing a representation.
+#[derive(Debug, Clone, Copy)]
+pub struct Negotiation {
+    /// The request's `Accept-Encoding`.
+    pub accepted: Accepted,
+    /// `--compress`: text may be compressed on the fly.
+    pub compress: bool,
+    /// The request has a `Range` header: the file is then never
+    /// compressed on the fly, so that the range applies to bytes that
+    /// exist (resumed downloads keep working).
+    pub range: bool,
+}
+
+/// One representation of a file, opened: see [`select`].
+#[derive(Debug)]
+pub struct Representation {
+    /// The bytes to send: the file, or its sibling.
+    pub open: OpenFile,
+    /// The type of the file asked for (a sibling's type is its original's).
+    pub content_type: &'static str,
+    /// How the bytes are coded.
+    pub coding: Coding,
+    /// Another request to the same URL might get another coding: the
+    /// response says `Vary: Accept-Encoding`, whatever it sends.
+    pub varies: bool,
+}
+
+/// Chooses and opens the representation of the regular file at `path`
+/// (canonical, inside the canonical `root`) for a request. Blocking.
+///
+/// A sibling `path.br`, `path.zst` or `path.gz` counts when it is a
+/// regular file inside `root` (a symlink may point elsewhere inside, not
+/// outside). Among the siblings the client accepts, its q-values choose
+/// ([`Accepted::choose`]); else, with `--compress`, a compressible file of
+/// at least [`COMPRESS_MIN_BYTES`] is compressed on the fly unless the
+/// request asks for a range; else the file itself.
+///
+/// # Errors
+///
+/// The error of opening the file itself.
+pub fn select(root: &Path, path: PathBuf, how: &Negotiation) -> io::Result<Representation> {
+    let content_type = content_type(&path);
+    let siblings: Vec<(Encoding, PathBuf)> = Encoding::ALL
+        .iter()
+        .filter_map(|&encoding| sibling(root, &path, encoding).map(|p| (encoding, p)))
+        .collect();
+    if let Some(encoding) = how.accepted.choose(siblings.iter().map(|(e, _)| *e)) {
+        let chosen = siblings.iter().find(|(e, _)| *e == encoding);
+        // A sibling removed since it was found: fall back to the file.
+        if let Some(Ok(open)) = chosen.map(|(_, p)| OpenFile::open(p.clone())) {
+            return Ok(Representation {
+                open,
+                content_type,
+                coding: Coding::Stored(encoding),
+                varies: true,
+            });
+        }
+    }
+    let open = OpenFile::open(path)?;
+    let compressible =
+        how.compress && is_compressible(content_type) && open.metadata.len() >= COMPRESS_MIN_BYTES;
+    let coding = match how.accepted.choose(Encoding::ALL) {
+        Some(encoding) if compressible && !how.range => Coding::OnTheFly(encoding),
+        _ => Coding::Identity,
+    };
+    Ok(Representation {
+        open,
+        content_type,
+        coding,
+        varies: compressible || !siblings.is_empty(),
+    })
+}
+
+/// The precompressed sibling of `path` for `encoding`, if it is a regular
+/// file inside `root`. Blocking.
+fn sibling(root: &Path, path: &Path, encoding: Encoding) -> Option<PathBuf> {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(encoding.suffix());
+    let candidate = PathBuf::from(name);
+    let link = std::fs::symlink_metadata(&candidate).ok()?;
+    if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(&candidate).ok()?;
+        let metadata = std::fs::metadata(&target).ok()?;
+        return (target.starts_with(root) && metadata.is_file()).then_some(target);
+    }
+    link.is_file().then_some(candidate)
+}
+
+/// Answers a GET (`is_get`) or HEAD for `representation` with the
+/// request's `headers`: 304 when the client's copy is current, 412 when a
+/// precondition fails, 206 or 416 for a `Range`, else 200. Every answer
+/// carries the representation's validators, `cache_control`, and `Vary:
+/// Accept-Encoding` when another request might get another coding.
 ///
 /// # Errors
 ///
@@ -77,27 +188,53 @@ impl OpenFile {
 pub async fn send(
     headers: &HeaderMap,
     is_get: bool,
+    cache_control: &HeaderValue,
     mut res: ResponseWriter,
-    open: OpenFile,
+    representation: Representation,
 ) -> Result<()> {
-    let OpenFile {
-        file,
-        metadata,
-        path,
-    } = open;
+    let Representation {
+        open,
+        content_type,
+        coding,
+        varies,
+    } = representation;
+    let OpenFile { file, metadata, .. } = open;
     let len = metadata.len();
-    let validators = Validators::of(&metadata);
+    let validators = match coding {
+        Coding::Identity => Validators::of(&metadata),
+        Coding::Stored(encoding) => Validators::of(&metadata).variant(encoding.token(), false),
+        Coding::OnTheFly(encoding) => Validators::of(&metadata).variant(encoding.token(), true),
+    };
     res.insert_header(ETAG, header_value(&validators.etag))?;
     if let Some(date) = validators.last_modified_header() {
         res.insert_header(LAST_MODIFIED, header_value(&date))?;
     }
-    if validators.is_not_modified(headers) {
-        // RFC 9110 §15.4.5: validators only, no body or content fields.
-        res.set_status(StatusCode::NOT_MODIFIED)?;
-        return Ok(());
+    res.insert_header(CACHE_CONTROL, cache_control.clone())?;
+    if varies {
+        res.insert_header(VARY, HeaderValue::from_static("accept-encoding"))?;
+    }
+    match evaluate(Some(&validators), headers, true) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            // RFC 9110 §15.4.5: validators only, no body or content fields.
+            res.set_status(StatusCode::NOT_MODIFIED)?;
+            return Ok(());
+        }
+        Precondition::Failed => return precondition_failed(res).await,
+    }
+    res.insert_header(CONTENT_TYPE, HeaderValue::from_static(content_type))?;
+    match coding {
+        Coding::OnTheFly(encoding) => {
+            // Ranges of bytes that are made afresh for each response would
+            // not line up across requests: none are offered (a request
+            // with a Range gets the file itself; see `Negotiation`).
+            res.insert_header(ACCEPT_RANGES, HeaderValue::from_static("none"))?;
+            res.insert_header(CONTENT_ENCODING, HeaderValue::from_static(encoding.token()))?;
+            return compress::send(file, len, encoding, &mut res).await;
+        }
+        Coding::Stored(_) | Coding::Identity => {}
     }
     res.insert_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))?;
-    res.insert_header(CONTENT_TYPE, HeaderValue::from_static(content_type(&path)))?;
     // RFC 9110 §14.2: range handling is defined for GET only.
     let range = if is_get && validators.range_allowed(headers) {
         RangeRequest::parse(headers.get(RANGE).map(HeaderValue::as_bytes), len)
@@ -119,48 +256,109 @@ pub async fn send(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             )?;
+            // The 416 body is a message, not the representation: no
+            // Content-Encoding.
             return res.write_all(unsatisfiable_message(len).as_bytes()).await;
         }
     };
+    if let Coding::Stored(encoding) = coding {
+        res.insert_header(CONTENT_ENCODING, HeaderValue::from_static(encoding.token()))?;
+    }
     res.insert_header(CONTENT_LENGTH, HeaderValue::from(count))?;
     if res.is_head() || count == 0 {
         return Ok(());
     }
-    stream(file, start, count, &mut res).await
+    send_range(&mut res, file, start, count).await
 }
 
-/// Writes bytes `start..start + count` of `file`, reading the next piece
-/// while the current one is written.
-async fn stream(file: File, start: u64, count: u64, res: &mut ResponseWriter) -> Result<()> {
-    let piece = |remaining: u64| remaining.min(PIECE_BYTES as u64) as usize;
-    let mut spare = vec![0u8; piece(count)];
-    let mut reading = Some(read_piece(
-        file,
-        vec![0u8; piece(count)],
-        piece(count),
-        Some(start),
-    ));
-    let mut remaining = count;
-    while let Some(read) = reading.take() {
-        let (file, buf, n) = read.await.map_err(io::Error::other)??;
+/// Answers `412 Precondition Failed`, with a line that says which kind of
+/// header to look at.
+pub async fn precondition_failed(mut res: ResponseWriter) -> Result<()> {
+    res.set_status(StatusCode::PRECONDITION_FAILED)?;
+    res.insert_header(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    )?;
+    res.insert_header(CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
+    res.write_all(
+        b"412 Precondition Failed: If-Match, If-Unmodified-Since or If-None-Match \
+          does not hold for the current version\n",
+    )
+    .await
+}
+
+/// Sends bytes `start..start + count` of `file` as the body, reading the
+/// next piece while the current one is written.
+///
+/// The one place a stored file's bytes go to the socket. When the library
+/// has a `ResponseWriter` method taking a file and a range (`sendfile(2)`
+/// on plain TCP, with the same counters, write timeout and hang-up
+/// behaviour), this function becomes that one call and the copy through
+/// user space goes away; its callers stay as they are.
+async fn send_range(res: &mut ResponseWriter, file: File, start: u64, count: u64) -> Result<()> {
+    let mut pieces = Pieces::new(file, start, count);
+    while let Some(piece) = pieces.next().await? {
+        res.write_all(piece).await?;
+    }
+    Ok(())
+}
+
+/// Reads bytes `start..start + count` of a file in [`PIECE_BYTES`] pieces
+/// on the blocking pool, one piece ahead of the caller.
+#[derive(Debug)]
+pub struct Pieces {
+    /// The read in progress, if any bytes are left to read.
+    reading: Option<PieceRead>,
+    /// The piece handed out last (its buffer is reused after the next).
+    current: Vec<u8>,
+    /// Bytes not yet handed out.
+    remaining: u64,
+}
+
+impl Pieces {
+    /// Starts reading at `start`; [`next`](Self::next) yields `count`
+    /// bytes in all.
+    pub fn new(file: File, start: u64, count: u64) -> Pieces {
+        let first = piece_len(count);
+        Pieces {
+            reading: (count > 0).then(|| read_piece(file, vec![0; first], first, Some(start))),
+            current: Vec::new(),
+            remaining: count,
+        }
+    }
+
+    /// The next piece, `None` after the last.
+    ///
+    /// # Errors
+    ///
+    /// The read's error, and `UnexpectedEof` when the file ends early (it
+    /// shrank while it was sent: the client then sees a short body and a
+    /// closed connection, which is the truth).
+    pub async fn next(&mut self) -> Result<Option<&[u8]>> {
+        let Some(reading) = self.reading.take() else {
+            return Ok(None);
+        };
+        let (file, buf, n) = reading.await.map_err(io::Error::other)??;
         if n == 0 {
-            // The file shrank: the client will see a short body and a
-            // closed connection, which is the truth.
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "file shrank while it was being sent",
             )
             .into());
         }
-        remaining -= n as u64;
-        if remaining > 0 {
-            let next = std::mem::take(&mut spare);
-            reading = Some(read_piece(file, next, piece(remaining), None));
+        self.remaining -= n as u64;
+        let spare = std::mem::replace(&mut self.current, buf);
+        if self.remaining > 0 {
+            let want = piece_len(self.remaining);
+            self.reading = Some(read_piece(file, spare, want, None));
         }
-        res.write_all(&buf[..n]).await?;
-        spare = buf;
+        Ok(Some(&self.current[..n]))
     }
-    Ok(())
+}
+
+/// The length of the next piece with `remaining` bytes to go.
+fn piece_len(remaining: u64) -> usize {
+    remaining.min(PIECE_BYTES as u64) as usize
 }
 
 /// A piece being read: the file and buffer come back with the count.
@@ -203,6 +401,6 @@ fn unsatisfiable_message(len: u64) -> String {
 
 /// A header value from text this module formatted (digits, quotes, an
 /// HTTP date), which is always valid.
-fn header_value(text: &str) -> HeaderValue {
+pub fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

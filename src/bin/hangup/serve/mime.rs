@@ -58,6 +58,31 @@ pub fn content_type(path: &Path) -> &'static str {
         .map_or(UNKNOWN, |(_, media)| media)
 }
 
+/// True for media types worth compressing: text, and the structured text
+/// formats served as `application/*` or `image/svg+xml`. Images, audio,
+/// video, fonts (WOFF2 is compressed already) and archives are not: a
+/// second compression costs CPU and saves nothing.
+pub fn is_compressible(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence.starts_with("text/")
+        || matches!(
+            essence.as_str(),
+            "application/json"
+                | "application/manifest+json"
+                | "application/xml"
+                | "application/wasm"
+                | "image/svg+xml"
+                | "image/x-icon"
+                | "font/ttf"
+                | "font/otf"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +97,19 @@ mod tests {
         assert_eq!(content_type(Path::new("data.bin")), UNKNOWN);
         assert_eq!(content_type(Path::new("Makefile")), UNKNOWN);
         assert_eq!(content_type(Path::new(".bashrc")), UNKNOWN);
+    }
+
+    #[test]
+    fn text_is_compressible_and_compressed_formats_are_not() {
+        for name in [
+            "a.html", "a.css", "a.js", "a.json", "a.svg", "a.txt", "a.wasm",
+        ] {
+            assert!(is_compressible(content_type(Path::new(name))), "{name}");
+        }
+        for name in [
+            "a.png", "a.jpg", "a.woff2", "a.gz", "a.zip", "a.mp4", "a.bin",
+        ] {
+            assert!(!is_compressible(content_type(Path::new(name))), "{name}");
+        }
     }
 }

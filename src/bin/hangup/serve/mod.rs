@@ -1,49 +1,112 @@
 //! `hangup serve [DIR]`: a static file server whose access log tells the
-//! truth about every download.
+//! truth about every download and upload.
 //!
-//! The command parses its arguments, checks the directory, sets up the
-//! access log (the library's `hangup::access` lines, on stderr), and runs
-//! a [`hangup::Server`] with a [`Site`](site::Site) handler until Ctrl-C.
-//! The modules, one concept each:
+//! The command parses its arguments into [`Args`], turns them once into
+//! validated [`Settings`](site::Settings), sets up the access log, and
+//! runs a [`hangup::Server`] with a [`Site`](site::Site) handler until
+//! Ctrl-C. The modules, one concept each:
 //!
-//! - [`site`]: the handler; method, path, then file, listing or redirect;
+//! - [`site`]: the handler; method, credentials, path, then what it names;
+//! - [`methods`]: which methods are served, `Allow`, 405 and 501;
+//! - [`auth`]: HTTP Basic credentials (`--auth`);
+//! - [`cors`]: cross-origin reads (`--cors`);
 //! - [`path`]: request path to file path, and why it never leaves the root;
-//! - [`files`]: one file, with validators, a byte range, streamed from disk;
+//! - [`files`]: one file: its representation, validators, range and body;
+//! - [`encoding`]: content codings and `Accept-Encoding`;
+//! - [`compress`]: compression on the fly (`--compress`);
 //! - [`conditional`]: `ETag`, `Last-Modified` and the `If-*` headers;
 //! - [`ranges`]: the `Range` header;
-//! - [`listing`]: the HTML directory page;
+//! - [`listing`]: the directory page, HTML or JSON;
+//! - [`upload`]: `PUT` and form uploads that never leave half a file;
+//! - [`answer`]: errors, redirects and other one-line answers;
+//! - [`logfmt`]: the access log's formats (`--log-format`);
+//! - [`clock`]: dates for listings and logs;
 //! - [`mime`]: `Content-Type` by extension.
 
+mod answer;
+mod auth;
+mod clock;
+mod compress;
 mod conditional;
+mod cors;
+mod encoding;
 mod files;
 mod listing;
+mod logfmt;
+mod methods;
 mod mime;
 mod path;
 mod ranges;
 mod site;
+mod upload;
 
-use std::io::{self, IsTerminal};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hangup::http::HeaderValue;
 use hangup::{Config, Server, ShutdownHandle};
-use tracing_subscriber::EnvFilter;
+
+use auth::Credentials;
+use logfmt::LogFormat;
+use site::{Page, Settings};
+use upload::Uploads;
 
 /// How long in-flight downloads may run on after Ctrl-C before their
 /// connections are closed: enough for a page and its assets, short enough
 /// that nobody reaches for `kill -9`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The largest `--404` page: it is held in memory and sent whole.
+const MAX_PAGE_BYTES: u64 = 1 << 20;
+
 /// Text shown after the options by `hangup serve --help`.
 const AFTER_HELP: &str = "\
 What it serves:
   GET and HEAD for the files below DIR. A directory shows its index.html,
-  or else a listing. Content-Type comes from the file extension. ETag and
-  Last-Modified let browsers revalidate (304); a single Range gives 206
+  or else a listing (sortable by name, size or date; JSON for
+  Accept: application/json). Content-Type comes from the file extension.
+  ETag and Last-Modified let browsers revalidate (304); If-Match and
+  If-Unmodified-Since that do not hold get 412; a single Range gives 206
   (or 416 when it is past the end). Large files are streamed from disk.
   Paths never leave DIR: '..', encoded slashes, NUL bytes and symlinks
-  that point outside DIR are refused.
+  that point outside DIR are refused. Names starting with '.' are hidden
+  and not served (but .well-known), unless --hidden.
+
+Caching:
+  Every file and listing says Cache-Control: no-cache by default. That
+  does not mean \"do not cache\": browsers keep the file and ask before
+  each use whether it is still current, which costs one small request
+  answered 304 (thanks to the ETag) instead of the whole file, and never
+  shows a stale page after you edit a file. For files that never change
+  (names with a hash in them), --cache-control \"public, max-age=31536000,
+  immutable\" spares even that request.
+
+Compression:
+  A precompressed sibling (app.js.br, app.js.zst, app.js.gz next to
+  app.js) is sent when the client's Accept-Encoding prefers it, with
+  Vary: Accept-Encoding, an ETag of its own, and ranges of its bytes.
+  With --compress, text of 1 KiB or more without a sibling is compressed
+  while it is sent (Brotli, zstd or gzip): such a response has no
+  Content-Length and offers no ranges (Accept-Ranges: none); a request
+  with a Range gets the file itself.
+
+Uploads (--upload):
+  PUT /path/name stores the request body; the listing page gets a form.
+  The body goes to a temporary file in the target directory, is synced
+  to disk, and only then renamed into place: a client that leaves halfway
+  leaves nothing behind (logged 499 with the bytes received). Existing
+  files are replaced only with --overwrite (else 409; If-None-Match: *
+  gets 412). At most --upload-limit bytes per request (else 413).
+
+Sharing:
+  --auth USER:PASSWORD asks every request for HTTP Basic credentials
+  (401 otherwise). Basic sends the password readable: use it on loopback
+  or a trusted network, or behind TLS; and it shows in the process list.
+  --cors lets pages on other origins read (not upload). --spa serves
+  index.html for paths that name nothing (single-page applications).
+  --404 FILE is the page sent with every 404.
 
 What it logs (stderr, one line per request, target hangup::access):
   status      what the client got; 499 if it hung up before the end
@@ -51,21 +114,28 @@ What it logs (stderr, one line per request, target hangup::access):
   acked       bytes the client's TCP acknowledged (Linux); an aborted
               download shows how far it really got
   cause/phase why and when a client left (reset, peer-closed, ...)
-  Text the client chose (target, method, path) is escaped: any byte but
-  printable ASCII, and space, '\"' and '\\', shows as \\xNN.
-  Set RUST_LOG to change the level, e.g. RUST_LOG=debug.
+  --log-format combined writes Apache/nginx combined lines (with the
+  fields above appended), json one object per line; both add User-Agent,
+  Referer, the user and the body bytes received.
+  Text the client chose (target, method, path, header values) is escaped:
+  any byte but printable ASCII, and space, '\"' and '\\', shows as \\xNN.
+  Set RUST_LOG to change the level, e.g. RUST_LOG=debug; --quiet keeps
+  only warnings and the address.
 
 Examples:
   hangup serve                              this directory, on 127.0.0.1:8080
+  hangup serve ./public -p 8000             port 8000
   hangup serve ./public --addr 0.0.0.0:8000 every interface, port 8000
   hangup serve site --addr 0                any free port (printed at start)
+  hangup serve dist --spa --compress        a single-page app, compressed
+  hangup serve inbox --upload --auth me:pw  a drop box with a password
 
 Ctrl-C stops accepting and gives downloads 5 s to finish; a second Ctrl-C
 quits at once.";
 
 /// Arguments of `hangup serve`.
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = AFTER_HELP)]
+#[command(after_long_help = AFTER_HELP, args_override_self = true)]
 pub struct Args {
     /// The directory to serve; nothing outside it is ever sent.
     #[arg(default_value = ".", value_name = "DIR")]
@@ -80,57 +150,233 @@ pub struct Args {
         value_parser = parse_addr
     )]
     pub addr: SocketAddr,
+    /// The port to listen on (replaces the port of --addr).
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Cache-Control of files and listings. The default, no-cache, makes
+    /// browsers revalidate before each use: a cheap 304 with the ETag, and
+    /// never a stale file (see the end of --help).
+    #[arg(
+        long,
+        default_value = "no-cache",
+        value_name = "VALUE",
+        value_parser = parse_cache_control
+    )]
+    pub cache_control: HeaderValue,
+    /// Compress text of 1 KiB or more on the fly (Brotli, zstd, gzip) for
+    /// clients that accept it. Precompressed siblings are used without it.
+    #[arg(long)]
+    pub compress: bool,
+    /// Show and serve names starting with '.' (hidden by default, but
+    /// .well-known).
+    #[arg(long)]
+    pub hidden: bool,
+    /// Accept uploads: PUT of a path, and a form on the listing page.
+    #[arg(long)]
+    pub upload: bool,
+    /// The largest upload, in bytes, or with a unit: 500M, 2G (KiB, MiB,
+    /// GiB: powers of 1024).
+    #[arg(
+        long,
+        default_value = "1G",
+        value_name = "SIZE",
+        value_parser = parse_size,
+        requires = "upload"
+    )]
+    pub upload_limit: u64,
+    /// Let uploads replace existing files (else 409).
+    #[arg(long, requires = "upload")]
+    pub overwrite: bool,
+    /// Ask every request for this user and password (HTTP Basic).
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
+    pub auth: Option<Credentials>,
+    /// Let web pages on other origins read these files (CORS).
+    #[arg(long)]
+    pub cors: bool,
+    /// Serve the root's index.html for paths that name nothing
+    /// (single-page applications that route in the browser).
+    #[arg(long)]
+    pub spa: bool,
+    /// The page to send with every 404 (read once, at start).
+    #[arg(long = "404", value_name = "FILE")]
+    pub not_found_page: Option<PathBuf>,
+    /// The access log's format: kv (hangup's key=value line), combined
+    /// (Apache/nginx, hangup's fields appended) or json.
+    #[arg(long, value_enum, default_value_t = LogFormat::Kv, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+    /// No access log: only the address, warnings and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Runs `hangup serve` until Ctrl-C (or SIGTERM).
 ///
 /// # Errors
 ///
-/// When the directory cannot be served or the address cannot be bound;
-/// each message says what to do about it.
+/// When the directory cannot be served, the `--404` page cannot be read,
+/// or the address cannot be bound; each message says what to do about it.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    init_logging();
+    let requests = logfmt::init(args.log_format, args.quiet);
     let root = open_root(&args.dir)?;
+    let not_found = args.not_found_page.as_deref().map(read_page).transpose()?;
+    let mut addr = args.addr;
+    if let Some(port) = args.port {
+        addr.set_port(port);
+    }
+    let settings = Settings {
+        root,
+        cache_control: args.cache_control,
+        compress: args.compress,
+        hidden: args.hidden,
+        uploads: args.upload.then_some(Uploads {
+            limit_bytes: args.upload_limit,
+            overwrite: args.overwrite,
+            hidden: args.hidden,
+        }),
+        auth: args.auth,
+        cors: args.cors,
+        spa: args.spa,
+        not_found,
+        requests,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(root, args.addr))
+    runtime.block_on(serve(settings, addr))
 }
 
 /// Binds, announces, serves until a stop signal, and waits for the
 /// connections to finish.
-async fn serve(root: PathBuf, addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::bind(addr, Config::default(), site::Site::new(root.clone()))
+async fn serve(settings: Settings, addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let root = settings.root.clone();
+    let summary = summary(&settings);
+    let config = Config::builder().build()?;
+    let server = Server::bind(addr, config, site::Site::new(settings))
         .await
         .map_err(|err| bind_error(addr, err))?;
     let local = server.local_addr()?;
-    // Not a log line: the address must show whatever RUST_LOG says.
+    // Not log lines: the address must show whatever RUST_LOG says.
     eprintln!(
         "hangup serve: serving {} on http://{local}/ (Ctrl-C to stop)",
         root.display()
     );
+    for url in other_urls(local) {
+        eprintln!("hangup serve:   {url}");
+    }
+    if !summary.is_empty() {
+        eprintln!("hangup serve: {}", summary.join("; "));
+    }
     tokio::spawn(stop_on_signal(server.shutdown_handle()));
     server.run().await?;
     eprintln!("hangup serve: stopped");
     Ok(())
 }
 
-/// Sends the access log (and warnings) to stderr. `RUST_LOG` overrides
-/// the default level, INFO, at which every request gets its line.
-fn init_logging() {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|err| {
-            eprintln!("hangup serve: ignoring RUST_LOG={spec:?} ({err}); logging at info");
-            EnvFilter::new("info")
-        }),
-        _ => EnvFilter::new("info"),
+/// When listening on every interface (`0.0.0.0`, `::`), the URLs of this
+/// machine's addresses of that family, loopback first: what to open, or
+/// to give to someone on the network.
+fn other_urls(local: SocketAddr) -> Vec<String> {
+    if !local.ip().is_unspecified() {
+        return Vec::new();
+    }
+    let Ok(interfaces) = if_addrs::get_if_addrs() else {
+        return Vec::new();
     };
-    // Fails only if a subscriber is already set, which is then kept.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
+    let mut ips: Vec<IpAddr> = interfaces
+        .iter()
+        .map(if_addrs::Interface::ip)
+        .filter(|ip| ip.is_ipv4() == local.is_ipv4())
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+        .collect();
+    ips.sort_by_key(|ip| (!ip.is_loopback(), *ip));
+    ips.dedup();
+    ips.into_iter()
+        .map(|ip| format!("http://{}/", SocketAddr::new(ip, local.port())))
+        .collect()
+}
+
+/// One phrase per option that changes what the server does, for the
+/// start-up notice.
+fn summary(settings: &Settings) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some(rules) = settings.uploads {
+        parts.push(format!(
+            "uploads on (at most {}, {})",
+            listing::human_size(rules.limit_bytes),
+            if rules.overwrite {
+                "may replace files"
+            } else {
+                "never replacing a file"
+            }
+        ));
+    }
+    if let Some(account) = &settings.auth {
+        parts.push(format!("password required (user {})", account.user()));
+    }
+    if settings.compress {
+        parts.push("compressing text".to_owned());
+    }
+    if settings.cors {
+        parts.push("readable from other origins".to_owned());
+    }
+    if settings.spa {
+        parts.push("index.html for unknown paths".to_owned());
+    }
+    if settings.hidden {
+        parts.push("showing hidden files".to_owned());
+    }
+    parts
+}
+
+/// Reads the `--404` page.
+fn read_page(path: &Path) -> Result<Page, String> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .map_err(|err| format!("cannot read the --404 page {shown}: {err}"))?;
+    if !metadata.is_file() || metadata.len() > MAX_PAGE_BYTES {
+        return Err(format!(
+            "cannot use {shown} as the --404 page: pass a file of at most 1 MiB"
+        ));
+    }
+    let body =
+        std::fs::read(path).map_err(|err| format!("cannot read the --404 page {shown}: {err}"))?;
+    Ok(Page {
+        body,
+        content_type: mime::content_type(path),
+    })
+}
+
+/// Parses `--cache-control`: any valid, non-empty field value.
+fn parse_cache_control(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text.trim())
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            "expected a Cache-Control value such as no-cache or \"public, max-age=3600\"".to_owned()
+        })
+}
+
+/// Parses `--upload-limit`: a number of bytes, or one with `K`, `M`, `G`
+/// or `T` (powers of 1024; `KiB`, `KB` and `k` read the same).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let hint = "expected a size such as 1048576, 500M or 2G";
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| hint.to_owned())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(hint.to_owned()),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 /// The canonical form of `dir`, which every served path must start with.
@@ -227,5 +473,21 @@ async fn stop_signal() {
     // to wait forever than to treat a failed registration as a signal.
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1 KiB"), Ok(1024));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
     }
 }

@@ -7,6 +7,8 @@
 //!    *before* percent-decoding, decodes each segment, and keeps only plain
 //!    names: empty and `.` segments are dropped, and a segment that decodes
 //!    to `..`, or that contains a `/` (`%2f`) or a NUL (`%00`), is refused.
+//!    Names are bytes, as Unix file names are: a name that is not UTF-8
+//!    (`%FF`) can be listed and served; elsewhere it is refused.
 //!    The result is relative by construction: it cannot hold a root, a
 //!    drive prefix or a parent step, so `//etc/passwd` becomes
 //!    `etc/passwd` under the root.
@@ -29,8 +31,9 @@ use hangup::http::StatusCode;
 /// A request path reduced to plain names below the served root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SitePath {
-    /// Decoded names, each a single normal path component.
-    segments: Vec<String>,
+    /// Decoded names, each a single normal path component: bytes, as
+    /// Unix file names are (UTF-8 only elsewhere).
+    segments: Vec<Vec<u8>>,
     /// The request path ended in `/` (a directory was asked for).
     trailing_slash: bool,
 }
@@ -69,9 +72,10 @@ impl SitePath {
     /// # Errors
     ///
     /// [`PathError::Malformed`] for a path that does not start with `/`, a
-    /// `%` not followed by two hex digits, bytes that are not UTF-8 once
-    /// decoded, or a NUL; [`PathError::Forbidden`] for a segment that
-    /// decodes to `..` or contains a `/` or (where it is a separator) `\`.
+    /// `%` not followed by two hex digits, a NUL, or (outside Unix, where
+    /// file names are not bytes) bytes that are not UTF-8 once decoded;
+    /// [`PathError::Forbidden`] for a segment that decodes to `..` or
+    /// contains a `/` or (where it is a separator) `\`.
     pub fn parse(path: &str) -> Result<SitePath, PathError> {
         let Some(rest) = path.strip_prefix('/') else {
             return Err(PathError::Malformed("the path must start with /"));
@@ -80,15 +84,15 @@ impl SitePath {
         // Split first, decode second: `%2f` must never become a separator.
         for raw in rest.split('/') {
             let segment = decode_segment(raw)?;
-            match segment.as_str() {
-                "" | "." => continue,
-                ".." => return Err(PathError::Forbidden("the path climbs out with ..")),
+            match segment.as_slice() {
+                b"" | b"." => continue,
+                b".." => return Err(PathError::Forbidden("the path climbs out with ..")),
                 _ => {}
             }
-            if segment.contains('\0') {
+            if segment.contains(&0) {
                 return Err(PathError::Malformed("the path contains a NUL byte"));
             }
-            if segment.contains('/') || !is_single_name(&segment) {
+            if segment.contains(&b'/') || !is_single_name(&segment) {
                 return Err(PathError::Forbidden(
                     "the path hides a separator inside a name (%2f)",
                 ));
@@ -99,6 +103,14 @@ impl SitePath {
             segments,
             trailing_slash: path.ends_with('/'),
         })
+    }
+
+    /// The root, `/`.
+    pub fn root() -> SitePath {
+        SitePath {
+            segments: Vec::new(),
+            trailing_slash: true,
+        }
     }
 
     /// True for the root itself.
@@ -114,32 +126,60 @@ impl SitePath {
     /// This path with one more name, a plain file name such as
     /// `index.html` (no separators, not `..`).
     pub fn child(&self, name: &str) -> SitePath {
-        debug_assert!(is_single_name(name) && name != "..");
+        debug_assert!(is_single_name(name.as_bytes()) && name != "..");
         let mut segments = self.segments.clone();
-        segments.push(name.to_owned());
+        segments.push(name.as_bytes().to_vec());
         SitePath {
             segments,
             trailing_slash: false,
         }
     }
 
-    /// The names as a relative path: only [`Component::Normal`] parts.
-    pub fn to_relative(&self) -> PathBuf {
-        self.segments.iter().collect()
+    /// The decoded names, in order.
+    pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        self.segments.iter().map(Vec::as_slice)
     }
 
-    /// The decoded path as people read it, `/` first, `/` last for a
-    /// directory (`dir`): for page titles. Needs HTML escaping.
-    pub fn display(&self, dir: bool) -> String {
-        let mut out = String::from("/");
+    /// The last name, if any (none for the root).
+    pub fn file_name(&self) -> Option<&[u8]> {
+        self.segments.last().map(Vec::as_slice)
+    }
+
+    /// This path without its last name (the root stays the root), as a
+    /// directory.
+    pub fn parent(&self) -> SitePath {
+        let mut segments = self.segments.clone();
+        segments.pop();
+        SitePath {
+            segments,
+            trailing_slash: true,
+        }
+    }
+
+    /// The names as a relative path: only [`Component::Normal`] parts.
+    pub fn to_relative(&self) -> PathBuf {
+        self.segments.iter().map(|s| name_os(s)).collect()
+    }
+
+    /// The decoded path as bytes, `/` first, `/` last for a directory
+    /// (`dir`): for logs, through `hangup::Escaped`.
+    pub fn display_bytes(&self, dir: bool) -> Vec<u8> {
+        let mut out = vec![b'/'];
         for segment in &self.segments {
-            out.push_str(segment);
-            out.push('/');
+            out.extend_from_slice(segment);
+            out.push(b'/');
         }
         if !dir && !self.segments.is_empty() {
             out.pop();
         }
         out
+    }
+
+    /// The decoded path as people read it ([`display_bytes`](Self::display_bytes)
+    /// with bytes that are not UTF-8 shown as `\xNN`): for page titles.
+    /// Needs HTML escaping.
+    pub fn display(&self, dir: bool) -> String {
+        readable(&self.display_bytes(dir))
     }
 
     /// The canonical URL path (every name percent-encoded, `/` first, and
@@ -161,10 +201,11 @@ impl SitePath {
     }
 }
 
-/// Percent-decodes one segment into a string.
-fn decode_segment(raw: &str) -> Result<String, PathError> {
+/// Percent-decodes one segment into bytes (UTF-8 only where file names
+/// are not bytes).
+fn decode_segment(raw: &str) -> Result<Vec<u8>, PathError> {
     if !raw.contains('%') {
-        return Ok(raw.to_owned());
+        return Ok(raw.as_bytes().to_vec());
     }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -191,24 +232,72 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| PathError::Malformed("the path is not UTF-8 once decoded"))
+    if cfg!(not(unix)) && std::str::from_utf8(&out).is_err() {
+        return Err(PathError::Malformed("the path is not UTF-8 once decoded"));
+    }
+    Ok(out)
+}
+
+/// A name as the platform's file names are: the bytes themselves on Unix;
+/// elsewhere UTF-8 (which [`decode_segment`] made sure of).
+pub fn name_os(name: &[u8]) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        std::ffi::OsString::from_vec(name.to_vec())
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(name).into_owned().into()
+    }
+}
+
+/// A file name's bytes: the bytes themselves on Unix; elsewhere its UTF-8
+/// (lossy for names that are not).
+pub fn os_bytes(name: &std::ffi::OsStr) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        name.as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        name.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+/// `bytes` as text for people: UTF-8 as is, every byte of an invalid
+/// sequence as `\xNN`, so two different names never look the same (a
+/// `\` in a name is shown as is; `\xNN` is then ambiguous only with a
+/// name that spells it out, which the link still tells apart).
+pub fn readable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{byte:02X}");
+        }
+    }
+    out
 }
 
 /// True when `name` is one normal component on this platform: no root, no
 /// prefix (`C:` on Windows), no separator (`\` on Windows).
-fn is_single_name(name: &str) -> bool {
-    let mut components = Path::new(name).components();
+fn is_single_name(name: &[u8]) -> bool {
+    let os = name_os(name);
+    let mut components = Path::new(&os).components();
     matches!(
         (components.next(), components.next()),
-        (Some(Component::Normal(part)), None) if part == name
+        (Some(Component::Normal(part)), None) if part == os
     )
 }
 
 /// Appends `name` percent-encoded: every byte but RFC 3986's unreserved
 /// characters, so the result is safe in a path, an `href` and a
 /// `Location` (a `:` can never be read as a URL scheme).
-pub fn push_encoded(out: &mut String, name: &str) {
-    for byte in name.bytes() {
+pub fn push_encoded(out: &mut String, name: &[u8]) {
+    for &byte in name {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(byte as char);
         } else {
@@ -317,7 +406,12 @@ mod tests {
     }
 
     fn names(path: &str) -> Vec<String> {
-        parse(path).expect("accepted").segments
+        parse(path)
+            .expect("accepted")
+            .segments
+            .into_iter()
+            .map(|s| String::from_utf8(s).expect("UTF-8"))
+            .collect()
     }
 
     #[test]
@@ -368,22 +462,22 @@ mod tests {
 
     #[test]
     fn malformed_paths_are_bad_requests() {
-        for path in [
-            "",
-            "*",
-            "a/b",
-            "/%",
-            "/%4",
-            "/%zz",
-            "/%00",
-            "/a%00.html",
-            "/%ff%fe",
-        ] {
+        for path in ["", "*", "a/b", "/%", "/%4", "/%zz", "/%00", "/a%00.html"] {
             assert!(
                 matches!(parse(path), Err(PathError::Malformed(_))),
                 "{path:?}"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_bytes_shown_escaped() {
+        let site = parse("/a%FF%FEb/").unwrap();
+        assert_eq!(site.segments, [b"a\xff\xfeb".to_vec()]);
+        assert_eq!(site.display(true), "/a\\xFF\\xFEb/");
+        assert_eq!(site.href(true), "/a%FF%FEb/");
+        assert_eq!(readable(b"caf\xc3\xa9\xff"), "caf\u{e9}\\xFF");
     }
 
     #[test]
@@ -393,7 +487,7 @@ mod tests {
         assert_eq!(path.href(true), "/evil.example/a%20b/");
         assert_eq!(parse("/").unwrap().href(true), "/");
         let mut out = String::new();
-        push_encoded(&mut out, "a<b>&\"c:d.txt");
+        push_encoded(&mut out, b"a<b>&\"c:d.txt");
         assert_eq!(out, "a%3Cb%3E%26%22c%3Ad.txt");
     }
 
