@@ -192,6 +192,32 @@ impl ResponseWriter {
         self.state.write(&self.link, data).await
     }
 
+    /// Sends `count` bytes of `file`, from byte `offset`, as body bytes:
+    /// what [`write_all`](Self::write_all) would do with them, without
+    /// reading them into user space. On plain TCP (Linux) the kernel sends
+    /// them from the page cache with `sendfile(2)`: the head and anything
+    /// buffered go out first, in one write, then the file. Where bytes must
+    /// pass through user space (a TLS stream, or a platform without
+    /// `sendfile`) they are read in 64 KiB pieces on the blocking pool and
+    /// written.
+    ///
+    /// The same rules as a write: the counters (`buffered`, `written`,
+    /// `acked`) count the file's bytes; a `Content-Length` the handler set
+    /// is checked first (set it to the file's length: without one, the
+    /// head is committed chunked, since the body is still open); a HEAD
+    /// response counts them and sends none; the write timeout applies to
+    /// every piece; once the client is gone the next piece fails at once.
+    /// A file that shrinks while it is sent ends the response short (an
+    /// I/O error; the connection then closes).
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write), and [`Error::Io`] when the file ends
+    /// before `offset + count` or cannot be read.
+    pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, count: u64) -> Result<()> {
+        self.state.send_file(&self.link, file, offset, count).await
+    }
+
     /// Commits the head and sends every buffered byte to the kernel. Returns
     /// when the kernel has accepted them (which says nothing about the
     /// client having received them: see [`Counters`](crate::Counters)).

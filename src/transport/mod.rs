@@ -124,6 +124,26 @@ impl Transport {
         self.socket.poll_write_vectored(cx, bufs)
     }
 
+    /// Whether [`poll_send_file`](Self::poll_send_file) sends a file
+    /// without copying it (plain TCP on Linux); the caller copies
+    /// otherwise (a TLS stream must encrypt every byte).
+    pub(crate) fn sends_files(&self) -> bool {
+        cfg!(any(target_os = "linux", target_os = "android"))
+    }
+
+    /// Waits until the stream can take bytes, then sends up to `count`
+    /// bytes of `file` from `offset` without copying them through user
+    /// space; returns how many it took (0: the file ended early).
+    pub(crate) fn poll_send_file(
+        &self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        count: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send_file(cx, file, offset, count)
+    }
+
     /// Waits until the client closes or resets the connection, without
     /// consuming a byte. Cancel-safe.
     pub(crate) async fn peer_event(&self) -> io::Result<PeerEvent> {

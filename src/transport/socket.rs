@@ -208,6 +208,28 @@ impl Socket {
         }
     }
 
+    /// Waits until the socket is writable, then sends up to `count` bytes
+    /// of `file` from `offset` with `sendfile(2)`; returns how many the
+    /// kernel took (0: the file ended early).
+    pub(crate) fn poll_send_file(
+        &self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        count: usize,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            let sent = self.stream.try_io(Interest::WRITABLE, || {
+                sys::send_file(&self.stream, file, offset, count)
+            });
+            match sent {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
     /// Waits until the client closes or resets the connection, without
     /// consuming any byte. Cancel-safe: dropping it loses nothing.
     ///

@@ -986,5 +986,9 @@ async fn ctrl_c_lets_a_download_finish_then_exits() {
 
     let status = served.wait_exit().await;
     assert!(status.success(), "{status}: {}", served.stderr.text());
-    assert!(served.stderr.text().contains("stopped"));
+    // The reader thread may see the last line after the exit.
+    served
+        .stderr
+        .wait_for("the stop notice", |l| l.contains("stopped"))
+        .await;
 }

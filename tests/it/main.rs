@@ -13,6 +13,7 @@ mod cli_serve_logs;
 mod delivery;
 mod errors;
 mod examples;
+mod files;
 mod framing;
 mod hangups;
 mod keep_alive;

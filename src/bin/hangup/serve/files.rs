@@ -287,20 +287,13 @@ pub async fn precondition_failed(mut res: ResponseWriter) -> Result<()> {
     .await
 }
 
-/// Sends bytes `start..start + count` of `file` as the body, reading the
-/// next piece while the current one is written.
-///
-/// The one place a stored file's bytes go to the socket. When the library
-/// has a `ResponseWriter` method taking a file and a range (`sendfile(2)`
-/// on plain TCP, with the same counters, write timeout and hang-up
-/// behaviour), this function becomes that one call and the copy through
-/// user space goes away; its callers stay as they are.
+/// Sends bytes `start..start + count` of `file` as the body: the one
+/// place a stored file's bytes go to the socket. The library sends them
+/// with `sendfile(2)` on plain TCP (the kernel copies from the page cache;
+/// nothing passes through this process), with the same counters, write
+/// timeout and hang-up behaviour as written bytes.
 async fn send_range(res: &mut ResponseWriter, file: File, start: u64, count: u64) -> Result<()> {
-    let mut pieces = Pieces::new(file, start, count);
-    while let Some(piece) = pieces.next().await? {
-        res.write_all(piece).await?;
-    }
-    Ok(())
+    res.send_file(&file, start, count).await
 }
 
 /// Reads bytes `start..start + count` of a file in [`PIECE_BYTES`] pieces
