@@ -20,6 +20,10 @@
 //! | [`socket_watch`](ConfigBuilder::socket_watch) | on | off makes a conventional server that only sees write errors |
 //! | [`ack_wait`](ConfigBuilder::ack_wait) | 250 ms | an outcome waits this long for the client's TCP to acknowledge the response |
 //! | [`on_outcome`](ConfigBuilder::on_outcome) | none | a hook for every [`Outcome`] (tests, metrics, the lab) |
+//! | [`max_connections`](ConfigBuilder::max_connections) | 10,000 | past it, new connections wait in the kernel's backlog instead of taking memory and descriptors |
+//! | `tls` (`tls` feature) | none | plain TCP unless given a `rustls::ServerConfig` |
+//! | `tls_handshake_timeout` (`tls` feature) | 10 s | slow-loris works on handshakes too |
+//! | `max_tls_handshakes` (`tls` feature) | 128 | handshakes cost CPU: past it, new connections wait in the backlog |
 
 use std::time::Duration;
 
@@ -50,6 +54,13 @@ pub struct Config {
     pub(crate) socket_watch: bool,
     pub(crate) ack_wait: Duration,
     pub(crate) outcome_hook: Option<OutcomeHook>,
+    pub(crate) max_connections: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) max_tls_handshakes: usize,
 }
 
 impl Default for Config {
@@ -73,6 +84,13 @@ impl Default for Config {
             socket_watch: true,
             ack_wait: Duration::from_millis(250),
             outcome_hook: None,
+            max_connections: 10_000,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            max_tls_handshakes: 128,
         }
     }
 }
@@ -284,6 +302,54 @@ impl ConfigBuilder {
         self
     }
 
+    /// Most connections open at once (parked ones included). Default:
+    /// 10,000. Range: 1 to 10,000,000. Past it the server stops accepting
+    /// until one closes: new connections wait in the kernel's listen
+    /// backlog (where they cost neither a task nor a descriptor of ours)
+    /// rather than being accepted and dropped. `Server::metrics` shows
+    /// the open count.
+    pub fn max_connections(&mut self, connections: usize) -> &mut Self {
+        self.config.max_connections = connections;
+        self
+    }
+
+    /// Serves TLS with this rustls configuration (its certificates, its
+    /// protocol versions). ALPN: `http/1.1` is offered when the
+    /// configuration names no protocol. Every handler, native or tower,
+    /// runs unchanged over it; the counters count plaintext (see the
+    /// crate docs on TLS). Default: none (plain TCP).
+    #[cfg(feature = "tls")]
+    pub fn tls(&mut self, config: std::sync::Arc<rustls::ServerConfig>) -> &mut Self {
+        let config = if config.alpn_protocols.is_empty() {
+            let mut with_alpn = (*config).clone();
+            with_alpn.alpn_protocols = vec![b"http/1.1".to_vec()];
+            std::sync::Arc::new(with_alpn)
+        } else {
+            config
+        };
+        self.config.tls = Some(config);
+        self
+    }
+
+    /// Longest a client may take to complete its TLS handshake, from the
+    /// accept. Default: 10 s. Must be non-zero. Past it the connection
+    /// closes, with a departure record (phase `handshake`).
+    #[cfg(feature = "tls")]
+    pub fn tls_handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// Most TLS handshakes in progress at once. Default: 128. Range: 1 to
+    /// 100,000. A handshake costs the server public-key work; past the
+    /// cap, new connections wait in the kernel's backlog until one ends,
+    /// so a flood of handshakes cannot take every core.
+    #[cfg(feature = "tls")]
+    pub fn max_tls_handshakes(&mut self, handshakes: usize) -> &mut Self {
+        self.config.max_tls_handshakes = handshakes;
+        self
+    }
+
     /// Checks every setting and returns the finished [`Config`].
     ///
     /// # Errors
@@ -312,6 +378,18 @@ impl ConfigBuilder {
         }
         if !(1..=10_000).contains(&c.max_headers) {
             return invalid("max_headers", "must be between 1 and 10000");
+        }
+        if !(1..=10_000_000).contains(&c.max_connections) {
+            return invalid("max_connections", "must be between 1 and 10000000");
+        }
+        #[cfg(feature = "tls")]
+        {
+            if c.tls_handshake_timeout.is_zero() {
+                return invalid("tls_handshake_timeout", "must be greater than zero");
+            }
+            if !(1..=100_000).contains(&c.max_tls_handshakes) {
+                return invalid("max_tls_handshakes", "must be between 1 and 100000");
+            }
         }
         for (setting, timeout) in [
             ("header_read_timeout", c.header_read_timeout),

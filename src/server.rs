@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn::{Conn, ServerParts};
+use crate::conn::{Admitted, Conn, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::outcome::Metrics;
@@ -144,14 +145,21 @@ impl<H: Handler> Server<H> {
             tracker: tracker.clone(),
             parking,
         };
+        let capacity = Capacity::new(&server.config);
         loop {
+            // Slots first: with none free, new connections wait in the
+            // kernel's backlog rather than being accepted and dropped.
+            let admitted = tokio::select! {
+                admitted = capacity.admit(&server.metrics) => admitted,
+                () = signals.draining_started() => break,
+            };
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 () = signals.draining_started() => break,
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
-                    tracker.spawn(Conn::serve(stream, remote_addr, server.clone()));
+                    tracker.spawn(Conn::serve(stream, remote_addr, server.clone(), admitted));
                 }
                 Err(err) if is_transient_accept_error(&err) => {}
                 Err(err) => {
@@ -168,6 +176,67 @@ impl<H: Handler> Server<H> {
             tracker.wait().await;
         }
         Ok(())
+    }
+}
+
+/// How many connections the server takes on at once: a slot per open
+/// connection (`max_connections`) and, on TLS, per handshake in progress
+/// (`max_tls_handshakes`).
+struct Capacity {
+    connections: Arc<Semaphore>,
+    handshakes: Option<Arc<Semaphore>>,
+}
+
+impl Capacity {
+    fn new(config: &Config) -> Self {
+        #[cfg(feature = "tls")]
+        let handshakes = config
+            .tls
+            .as_ref()
+            .map(|_| Arc::new(Semaphore::new(config.max_tls_handshakes)));
+        #[cfg(not(feature = "tls"))]
+        let handshakes = None;
+        Capacity {
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            handshakes,
+        }
+    }
+
+    /// The slots for the next connection, waiting for them when all are
+    /// taken (a wait counted in the metrics' `accept_pauses`).
+    async fn admit(&self, metrics: &Metrics) -> Admitted {
+        let mut paused = false;
+        let mut take = |slots: &Arc<Semaphore>| {
+            let taken = slots.clone().try_acquire_owned().ok();
+            if taken.is_none() && !paused {
+                paused = true;
+                metrics.accept_paused();
+            }
+            taken
+        };
+        let connection = match take(&self.connections) {
+            Some(slot) => slot,
+            None => acquire(&self.connections).await,
+        };
+        let handshake = match &self.handshakes {
+            Some(slots) => Some(match take(slots) {
+                Some(slot) => slot,
+                None => acquire(slots).await,
+            }),
+            None => None,
+        };
+        Admitted {
+            connection,
+            handshake,
+        }
+    }
+}
+
+/// Waits for a slot. The semaphores are never closed.
+async fn acquire(slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    match slots.clone().acquire_owned().await {
+        Ok(slot) => slot,
+        Err(_closed) => unreachable!("the server's semaphores are never closed"),
     }
 }
 

@@ -24,6 +24,7 @@
 
 mod close;
 mod dispatch;
+mod establish;
 mod wait;
 
 use std::net::SocketAddr;
@@ -51,6 +52,7 @@ use crate::outcome::{ConnectionGuard, Metrics, Outcome};
 use crate::park::ParkingLot;
 use crate::shutdown::{Shutdown, Stage};
 use crate::transport::Transport;
+use tokio::sync::OwnedSemaphorePermit;
 
 use dispatch::Next;
 pub(crate) use wait::Parked;
@@ -147,20 +149,38 @@ pub(crate) struct Conn<H> {
     unread_since_resume: bool,
 }
 
+/// The slots the accept loop took for a connection before accepting it.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// Its place under `max_connections`, for its whole life.
+    pub connection: OwnedSemaphorePermit,
+    /// Its place under `max_tls_handshakes`, until its handshake ends
+    /// (TLS only).
+    pub handshake: Option<OwnedSemaphorePermit>,
+}
+
 impl<H: Handler> Conn<H> {
     /// Serves one accepted connection until it closes or parks.
-    pub(crate) async fn serve(stream: TcpStream, remote_addr: SocketAddr, server: ServerParts<H>) {
-        let open = server.metrics.connection_opened();
-        let accepted = Instant::now();
+    pub(crate) async fn serve(
+        stream: TcpStream,
+        remote_addr: SocketAddr,
+        server: ServerParts<H>,
+        admitted: Admitted,
+    ) {
+        let open = server.metrics.connection_opened(admitted.connection);
+        let transport =
+            establish::transport(stream, remote_addr, &server, admitted.handshake).await;
+        let Some(transport) = transport else { return };
+        // The head's clock starts once the connection can carry one.
+        let ready = Instant::now();
         let resume = Resume {
             open,
             written: 0,
             served: 0,
-            head_deadline: accepted + server.config.header_read_timeout,
-            started: accepted,
+            head_deadline: ready + server.config.header_read_timeout,
+            started: ready,
         };
-        let transport = Transport::new(stream, remote_addr);
-        Self::drive(transport, remote_addr, server, resume).await;
+        Self::drive(Ok(transport), remote_addr, server, resume).await;
     }
 
     /// Serves a parked connection again: bytes (or its close) arrived.

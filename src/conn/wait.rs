@@ -24,7 +24,7 @@ use crate::h1::head::{self, Head, Limits};
 use crate::h1::input::READ_RESERVE_BYTES;
 use crate::handler::Handler;
 use crate::outcome::ledger::Closing;
-use crate::outcome::{ConnectionGuard, Departure, ParkedGuard, log};
+use crate::outcome::{ConnectionGuard, Departure, DepartureCause, ParkedGuard};
 use crate::shutdown::Stage;
 
 use super::{Conn, Live};
@@ -254,7 +254,7 @@ impl<H: Handler> Conn<H> {
     fn departed(&self, cause: HangupCause) -> Ending {
         Ending::Departed(Departure {
             remote_addr: self.link.transport.remote_addr(),
-            cause,
+            cause: DepartureCause::Left(cause),
             phase: Phase::ReadingHead,
             received: self.input.buf.len() as u64,
             duration: self.wait_began.elapsed(),
@@ -263,10 +263,7 @@ impl<H: Handler> Conn<H> {
 
     /// Counts and logs a departure.
     pub(super) fn record_departure(&mut self, departure: &Departure) {
-        self.link.metrics.departed(departure);
-        if log::is_access_log_enabled() {
-            log::departure(departure);
-        }
+        departure.record(&self.link.metrics);
     }
 
     /// Makes the wait's timer fire no later than `due`. A timer already
@@ -305,6 +302,8 @@ impl<H: Handler> Conn<H> {
             // The lot would find such bytes (a socket joins its set
             // level-checked), but serving them now is cheaper.
             && !self.link.transport.may_hold_unannounced_bytes()
+            // A TLS session's state would have to park with the socket.
+            && self.link.transport.is_plain()
             && self.server.parking.is_some()
     }
 }

@@ -96,6 +96,11 @@ impl fmt::Display for HangupCause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Phase {
+    /// The TLS handshake, before any request byte (a [`Departure`]'s
+    /// phase only).
+    ///
+    /// [`Departure`]: crate::Departure
+    Handshake,
     /// Reading the request head (HAProxy `CR`).
     ReadingHead,
     /// Reading the request body.
@@ -111,6 +116,7 @@ impl Phase {
     /// A short lowercase name, stable for logs.
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::Handshake => "handshake",
             Phase::ReadingHead => "reading_head",
             Phase::ReadingBody => "reading_body",
             Phase::Handling => "handling",
@@ -152,6 +158,28 @@ impl Detection {
     }
 }
 
+/// How a TLS client ended its side of the session, for a hang-up whose
+/// cause is [`PeerClosed`](HangupCause::PeerClosed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsClose {
+    /// It sent a `close_notify` alert: a clean end of its stream.
+    CloseNotify,
+    /// Its TCP FIN came without a `close_notify` (a *truncation*). Many
+    /// clients close this way; it is also what a forged FIN looks like.
+    Truncated,
+}
+
+impl TlsClose {
+    /// A short lowercase name, stable for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsClose::CloseNotify => "close_notify",
+            TlsClose::Truncated => "truncated",
+        }
+    }
+}
+
 /// The three per-response byte counters. They only grow, and no field says
 /// "sent" without saying which stage it means.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -177,6 +205,7 @@ pub struct Hangup {
     pub(crate) elapsed: Duration,
     pub(crate) counters: Counters,
     pub(crate) errno: Option<i32>,
+    pub(crate) tls_close: Option<TlsClose>,
 }
 
 impl Hangup {
@@ -212,6 +241,18 @@ impl Hangup {
         self.errno
     }
 
+    /// Over TLS, for a [`PeerClosed`](HangupCause::PeerClosed) hang-up:
+    /// whether the client sent `close_notify` before its FIN, as far as
+    /// the server had read when it recorded the hang-up. A client that
+    /// sent `close_notify` but kept its TCP side open is seen when the
+    /// server next reads (a FIN right after it, as curl, browsers and
+    /// rustls send, is seen at once). `None` on plain TCP, for other
+    /// causes, and when the close could not be told (more request bytes
+    /// were waiting ahead of it than the session holds).
+    pub fn tls_close(&self) -> Option<TlsClose> {
+        self.tls_close
+    }
+
     /// True when the client merely closed its sending side (FIN) and may
     /// still be reading.
     pub fn is_half_close(&self) -> bool {
@@ -237,6 +278,9 @@ impl fmt::Display for Hangup {
         }
         if let Some(errno) = self.errno {
             write!(f, ", errno {errno}")?;
+        }
+        if let Some(close) = self.tls_close {
+            write!(f, ", tls {}", close.as_str())?;
         }
         f.write_str(")")
     }

@@ -41,7 +41,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::Transport;
-use hangup::{Counters, Detection, Hangup, HangupCause, Phase};
+use hangup::{Counters, Detection, Hangup, HangupCause, Phase, TlsClose};
 
 /// What the server does when the client closes its sending side (FIN) while
 /// a request is being handled or its response is streaming.
@@ -399,7 +399,12 @@ impl Exchange {
         detection: Detection,
         errno: Option<i32>,
     ) -> Option<Hangup> {
-        self.record(cause, detection, errno, transport.bytes_acked())
+        let tls_close = if cause == HangupCause::PeerClosed {
+            transport.tls_close()
+        } else {
+            None
+        };
+        self.record(cause, detection, errno, transport.bytes_acked(), tls_close)
     }
 
     /// [`report`](Self::report), with the socket's acknowledged bytes read.
@@ -409,6 +414,7 @@ impl Exchange {
         detection: Detection,
         errno: Option<i32>,
         total_acked: Option<u64>,
+        tls_close: Option<TlsClose>,
     ) -> Option<Hangup> {
         let elapsed = self.started().elapsed();
         let fin_seen = cause == HangupCause::PeerClosed && detection == Detection::SocketWatch;
@@ -440,6 +446,7 @@ impl Exchange {
             elapsed,
             counters: self.counters(total_acked),
             errno,
+            tls_close,
         };
         cold.hangup = Some(hangup.clone());
         let flags = REPORTED | COLD | if gone { GONE } else { 0 };
@@ -565,15 +572,17 @@ mod tests {
         let exchange = Exchange::new();
         let generation = exchange.begin(0, 0, OnFin::Notify, OnHangup::Notify);
         let watch = Detection::SocketWatch;
-        let fin = exchange.record(PeerClosed, watch, None, None).unwrap();
+        let fin = exchange
+            .record(PeerClosed, watch, None, None, None)
+            .unwrap();
         assert_eq!(fin.cause(), PeerClosed);
         assert!(!exchange.is_gone() && exchange.peer_closed_after().is_some());
         let epipe = exchange
-            .record(WriteFailed, Detection::Write, Some(32), None)
+            .record(WriteFailed, Detection::Write, Some(32), None, None)
             .unwrap();
         assert_eq!((epipe.cause(), epipe.errno()), (WriteFailed, Some(32)));
         assert!(exchange.is_gone());
-        let later = exchange.record(Reset, Detection::Read, None, None);
+        let later = exchange.record(Reset, Detection::Read, None, None, None);
         assert_eq!(later, Some(epipe));
         assert_eq!(exchange.hangup(generation).unwrap().cause(), WriteFailed);
         assert!(exchange.token(generation).is_cancelled());
@@ -597,7 +606,7 @@ mod tests {
         ] {
             let exchange = Exchange::new();
             exchange.begin(0, 0, policy, OnHangup::Notify);
-            let seen = exchange.record(HangupCause::PeerClosed, watch, None, None);
+            let seen = exchange.record(HangupCause::PeerClosed, watch, None, None, None);
             assert_eq!(
                 (seen.is_some(), exchange.is_gone()),
                 (told, gone),
@@ -611,7 +620,7 @@ mod tests {
         // An EOF inside the body is no mere FIN: the client is gone.
         let exchange = Exchange::new();
         exchange.begin(0, 0, OnFin::Notify, OnHangup::Notify);
-        exchange.record(HangupCause::PeerClosed, Detection::Read, None, None);
+        exchange.record(HangupCause::PeerClosed, Detection::Read, None, None, None);
         assert!(exchange.is_gone() && exchange.peer_closed_after().is_none());
     }
 

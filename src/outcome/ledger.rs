@@ -247,6 +247,7 @@ fn finalize(
             elapsed,
             counters: outcome.counters,
             errno,
+            tls_close: None,
         }),
         Some(Closing::Failed(failure)) if !all_written => match failure {
             End::ClientGone(hangup) => End::ClientGone(hangup_like(&hangup)),
@@ -271,6 +272,7 @@ mod tests {
             elapsed: Duration::ZERO,
             counters: Counters::default(),
             errno: None,
+            tls_close: None,
         }
     }
 

@@ -10,7 +10,7 @@ use http::StatusCode;
 
 use crate::escape::Escaped;
 
-use super::{Departure, Outcome};
+use super::{Departure, DepartureCause, Outcome};
 
 /// True when outcomes are wanted as log lines: a subscriber listens on
 /// `hangup::access`. Without it (and without a hook) the server skips the
@@ -42,11 +42,20 @@ pub(crate) fn outcome(outcome: &Outcome) {
 
 /// Writes the line for a client that left before its head was complete.
 pub(crate) fn departure(departure: &Departure) {
+    // rustls's words (its error's names, never the client's bytes).
+    let detail = match &departure.cause {
+        DepartureCause::TlsHandshake(detail) => Some(detail.as_str()),
+        _ => None,
+    };
+    // The one departure that was answered.
+    let status = (departure.cause == DepartureCause::PlainHttpOnTls).then_some(400u16);
     tracing::info!(
         target: "hangup::access",
         remote_addr = %departure.remote_addr,
         phase = departure.phase.as_str(),
         cause = departure.cause.as_str(),
+        detail,
+        status,
         received = departure.received,
         duration_us = micros(departure.duration),
         "client left before its request head was complete"

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::exchange::hangup::{Counters, HangupCause};
 
-use super::{Cutoff, Departure, End, Outcome};
+use super::{Cutoff, Departure, DepartureCause, End, Outcome};
 
 /// Server-wide counters. Cheap to clone; read with
 /// [`snapshot`](Self::snapshot).
@@ -24,6 +26,8 @@ struct MetricsInner {
     hangups: [AtomicU64; HangupCause::ALL.len()],
     cutoffs: [AtomicU64; Cutoff::ALL.len()],
     departures: [AtomicU64; HangupCause::ALL.len()],
+    tls_handshake_failures: AtomicU64,
+    accept_pauses: AtomicU64,
     rejected: AtomicU64,
     bytes_written: AtomicU64,
     bytes_acked: AtomicU64,
@@ -51,6 +55,15 @@ pub struct MetricsSnapshot {
     /// Connections whose client left before its request head was complete
     /// ([`Departure`]): no request, no outcome; by cause.
     pub departures: Vec<(HangupCause, u64)>,
+    /// TLS handshakes that failed ([`DepartureCause::TlsHandshake`] and
+    /// [`DepartureCause::PlainHttpOnTls`]); clients that hung up or went
+    /// silent in their handshake count in `departures`.
+    pub tls_handshake_failures: u64,
+    /// Times the server stopped accepting because
+    /// [`max_connections`](crate::ConfigBuilder::max_connections) were
+    /// open (or, on TLS, `max_tls_handshakes` were in progress): new
+    /// connections waited in the kernel's backlog meanwhile.
+    pub accept_pauses: u64,
     /// Requests answered with a 4xx or 5xx because their head was
     /// malformed or over a limit.
     pub rejected: u64,
@@ -114,17 +127,21 @@ impl Metrics {
                 .iter()
                 .map(|&cause| (cause, by(&m.departures, cause.index())))
                 .collect(),
+            tls_handshake_failures: load(&m.tls_handshake_failures),
+            accept_pauses: load(&m.accept_pauses),
             rejected: load(&m.rejected),
             bytes_written: load(&m.bytes_written),
             bytes_acked: load(&m.bytes_acked),
         }
     }
 
-    /// Counts an open connection until the guard drops.
-    pub(crate) fn connection_opened(&self) -> ConnectionGuard {
+    /// Counts an open connection until the guard drops; the guard holds
+    /// its slot under `max_connections` as long.
+    pub(crate) fn connection_opened(&self, slot: OwnedSemaphorePermit) -> ConnectionGuard {
         bump(&self.inner.open_connections);
         ConnectionGuard {
             metrics: self.clone(),
+            _slot: slot,
         }
     }
 
@@ -150,7 +167,16 @@ impl Metrics {
     }
 
     pub(crate) fn departed(&self, departure: &Departure) {
-        bump(&self.inner.departures[departure.cause.index()]);
+        match &departure.cause {
+            DepartureCause::Left(cause) => bump(&self.inner.departures[cause.index()]),
+            DepartureCause::TlsHandshake(_) | DepartureCause::PlainHttpOnTls => {
+                bump(&self.inner.tls_handshake_failures);
+            }
+        }
+    }
+
+    pub(crate) fn accept_paused(&self) {
+        bump(&self.inner.accept_pauses);
     }
 
     pub(crate) fn record(&self, outcome: &Outcome) {
@@ -178,6 +204,9 @@ impl Metrics {
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard {
     metrics: Metrics,
+    /// Released when the connection closes (parked or not), letting the
+    /// accept loop take another.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Drop for ConnectionGuard {

@@ -180,27 +180,86 @@ impl Outcome {
 
 /// A client that left before its request head was complete: no request,
 /// so no outcome, but a record all the same (a metric by cause and one
-/// access-log line), for operators who hunt slow-loris clients and port
-/// scans. A keep-alive client that closes between requests, with no byte
-/// of a next head sent, is not one: that is how connections end.
+/// access-log line), for operators who hunt slow-loris clients, port
+/// scans and failing TLS clients. A keep-alive client that closes between
+/// requests, with no byte of a next head sent, is not one: that is how
+/// connections end.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Departure {
     /// The client's address.
     pub remote_addr: SocketAddr,
-    /// How it left: [`PeerClosed`](HangupCause::PeerClosed) (FIN),
-    /// [`Reset`](HangupCause::Reset), or
-    /// [`ReadTimeout`](HangupCause::ReadTimeout) (`header_read_timeout`
-    /// ran out).
-    pub cause: HangupCause,
-    /// Always [`Phase::ReadingHead`].
+    /// Why it went.
+    pub cause: DepartureCause,
+    /// [`Phase::Handshake`] (TLS, before any request byte) or
+    /// [`Phase::ReadingHead`].
     pub phase: Phase,
     /// Bytes of the unfinished head it had sent (0 for a connection that
-    /// never sent a byte).
+    /// never sent a byte, and during a handshake).
     pub received: u64,
-    /// Time from the start of the wait for this head (the accept, or the
-    /// end of the previous exchange) to its departure.
+    /// Time from the start of the wait (the accept, or the end of the
+    /// previous exchange) to its departure.
     pub duration: Duration,
+}
+
+impl Departure {
+    /// Counts it and writes its access line.
+    pub(crate) fn record(&self, metrics: &Metrics) {
+        metrics.departed(self);
+        if log::is_access_log_enabled() {
+            log::departure(self);
+        }
+    }
+}
+
+/// Why a client left before its request head was complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DepartureCause {
+    /// It hung up ([`PeerClosed`](HangupCause::PeerClosed): a FIN, or a
+    /// TLS `close_notify`; [`Reset`](HangupCause::Reset)) or went silent
+    /// ([`ReadTimeout`](HangupCause::ReadTimeout): `header_read_timeout`,
+    /// or `tls_handshake_timeout` in the handshake).
+    Left(HangupCause),
+    /// Its TLS handshake failed; the text is rustls's error: a fatal alert
+    /// from the client (`UnknownCA` from a client that does not trust the
+    /// certificate, say), no protocol version or cipher suite in common,
+    /// bytes that are not TLS. The server sent the client an alert.
+    TlsHandshake(String),
+    /// It spoke plain HTTP to a TLS listener. It was answered, in plain
+    /// HTTP, with a `400` that says so, and the connection closed.
+    PlainHttpOnTls,
+}
+
+impl DepartureCause {
+    /// A short lowercase name, stable for logs: the hang-up cause's own
+    /// name for [`Left`](Self::Left).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DepartureCause::Left(cause) => cause.as_str(),
+            DepartureCause::TlsHandshake(_) => "tls_handshake_failed",
+            DepartureCause::PlainHttpOnTls => "plain_http_on_tls",
+        }
+    }
+
+    /// The hang-up, for a client that left.
+    pub fn hangup_cause(&self) -> Option<HangupCause> {
+        match self {
+            DepartureCause::Left(cause) => Some(*cause),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DepartureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DepartureCause::TlsHandshake(detail) => {
+                write!(f, "{}: {detail}", self.as_str())
+            }
+            _ => f.write_str(self.as_str()),
+        }
+    }
 }
 
 /// A callback that receives every [`Outcome`]: see

@@ -15,11 +15,15 @@
 //!   FIN or RST arrives there whatever the stream above), and `TCP_INFO`
 //!   is read from it.
 //!
-//! Today the stream is plain TCP, so every method passes through to the
-//! socket. A TLS stream (and io_uring, should a profile ever ask for it)
-//! is another kind of stream here; the engine above does not change.
+//! On plain TCP every method passes through to the socket; with TLS
+//! (`tls` feature, [`tls`]) reads decrypt, writes encrypt record by
+//! record, and the counters are the plaintext's. io_uring, should a
+//! profile ever ask for it, would be another kind of stream here; the
+//! engine above does not change.
 
 mod socket;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -35,6 +39,9 @@ use socket::Socket;
 #[derive(Debug)]
 pub(crate) struct Transport {
     socket: Socket,
+    /// The TLS session over the socket, on a TLS listener.
+    #[cfg(feature = "tls")]
+    tls: Option<tls::Tls>,
 }
 
 impl Transport {
@@ -47,7 +54,50 @@ impl Transport {
     pub(crate) fn new(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         Ok(Transport {
             socket: Socket::new(stream, remote_addr)?,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
+    }
+
+    /// Runs the server side of a TLS handshake with `config` on this
+    /// (plain) transport; from then on it carries the session's
+    /// plaintext. The caller bounds it in time. On failure the transport
+    /// stays plain, so that a client that spoke plain HTTP can be told so.
+    ///
+    /// # Errors
+    ///
+    /// The handshake failed: see [`tls::HandshakeError`].
+    #[cfg(feature = "tls")]
+    pub(crate) async fn start_tls(
+        &mut self,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<(), tls::HandshakeError> {
+        debug_assert!(self.tls.is_none(), "one handshake per connection");
+        self.tls = Some(tls::Tls::handshake(&self.socket, config).await?);
+        Ok(())
+    }
+
+    /// The TLS session, if this is a TLS connection.
+    #[cfg(feature = "tls")]
+    fn session(&self) -> Option<&tls::Tls> {
+        self.tls.as_ref()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn session(&self) -> Option<&NoTls> {
+        None
+    }
+
+    /// True for a plain TCP stream: its socket can park (a TLS session's
+    /// state would have to travel with it).
+    pub(crate) fn is_plain(&self) -> bool {
+        self.session().is_none()
+    }
+
+    /// How a TLS client ended its side (after its FIN, or its
+    /// `close_notify`); `None` on plain TCP or when it cannot be told.
+    pub(crate) fn tls_close(&self) -> Option<crate::TlsClose> {
+        self.session().and_then(|tls| tls.close_kind(&self.socket))
     }
 
     /// Wraps the socket of a parked connection again: it joins the
@@ -62,6 +112,8 @@ impl Transport {
     ) -> io::Result<Self> {
         Ok(Transport {
             socket: Socket::resumed(socket, remote_addr)?,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -90,6 +142,7 @@ impl Transport {
     /// parks.
     pub(crate) fn may_hold_unannounced_bytes(&self) -> bool {
         self.socket.may_hold_unannounced_bytes()
+            || self.session().is_some_and(|tls| tls.holds_unread())
     }
 
     /// Reads once into `buf`, with at least `reserve` bytes of spare
@@ -100,7 +153,10 @@ impl Transport {
         buf: &mut BytesMut,
         reserve: usize,
     ) -> Poll<io::Result<usize>> {
-        self.socket.poll_read(cx, buf, reserve)
+        match self.session() {
+            Some(tls) => tls.poll_read(cx, &self.socket, buf, reserve),
+            None => self.socket.poll_read(cx, buf, reserve),
+        }
     }
 
     /// [`poll_read`](Self::poll_read) as a future.
@@ -111,7 +167,10 @@ impl Transport {
     /// One write if the stream can take bytes now; `WouldBlock` (without a
     /// syscall) if it cannot. Returns the bytes of `bufs` it took.
     pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.socket.try_write_vectored(bufs)
+        match self.session() {
+            Some(tls) => tls.try_write_vectored(&self.socket, bufs),
+            None => self.socket.try_write_vectored(bufs),
+        }
     }
 
     /// Waits until the stream can take bytes, then writes as
@@ -121,14 +180,17 @@ impl Transport {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.socket.poll_write_vectored(cx, bufs)
+        match self.session() {
+            Some(tls) => tls.poll_write_vectored(cx, &self.socket, bufs),
+            None => self.socket.poll_write_vectored(cx, bufs),
+        }
     }
 
     /// Whether [`poll_send_file`](Self::poll_send_file) sends a file
     /// without copying it (plain TCP on Linux); the caller copies
     /// otherwise (a TLS stream must encrypt every byte).
     pub(crate) fn sends_files(&self) -> bool {
-        cfg!(any(target_os = "linux", target_os = "android"))
+        self.is_plain() && cfg!(any(target_os = "linux", target_os = "android"))
     }
 
     /// Waits until the stream can take bytes, then sends up to `count`
@@ -160,7 +222,11 @@ impl Transport {
     /// connection opened (Linux `TCP_INFO`); `None` where the platform
     /// cannot tell.
     pub(crate) fn bytes_acked(&self) -> Option<u64> {
-        self.socket.bytes_acked()
+        let tcp_acked = self.socket.bytes_acked();
+        match self.session() {
+            Some(tls) => tls.bytes_acked(tcp_acked),
+            None => tcp_acked,
+        }
     }
 
     /// The errno of a reset the socket reports, if one arrived.
@@ -170,11 +236,62 @@ impl Transport {
 
     /// Ends our side of the stream: the client sees its end.
     pub(crate) fn shutdown_write(&self) {
+        if let Some(tls) = self.session() {
+            tls.close_notify(&self.socket);
+        }
         self.socket.shutdown_write();
     }
 
     /// Makes the close reset the connection (RST) instead of ending it.
     pub(crate) fn reset_on_close(&self) {
         self.socket.reset_on_close();
+    }
+}
+
+/// Without the `tls` feature there is no session: a stand-in type for
+/// [`Transport::session`]'s `None`, with what the engine asks of one.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+enum NoTls {}
+
+#[cfg(not(feature = "tls"))]
+impl NoTls {
+    fn poll_read(
+        &self,
+        _cx: &mut Context<'_>,
+        _socket: &Socket,
+        _buf: &mut BytesMut,
+        _reserve: usize,
+    ) -> Poll<io::Result<usize>> {
+        match *self {}
+    }
+
+    fn try_write_vectored(&self, _socket: &Socket, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match *self {}
+    }
+
+    fn poll_write_vectored(
+        &self,
+        _cx: &mut Context<'_>,
+        _socket: &Socket,
+        _bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match *self {}
+    }
+
+    fn bytes_acked(&self, _tcp_acked: Option<u64>) -> Option<u64> {
+        match *self {}
+    }
+
+    fn close_notify(&self, _socket: &Socket) {
+        match *self {}
+    }
+
+    fn close_kind(&self, _socket: &Socket) -> Option<crate::TlsClose> {
+        match *self {}
+    }
+
+    fn holds_unread(&self) -> bool {
+        match *self {}
     }
 }

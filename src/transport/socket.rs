@@ -172,6 +172,16 @@ impl Socket {
         }
     }
 
+    /// Reads once, now, whatever readiness says: `WouldBlock` when nothing
+    /// waits. Registers no waker (a reader waiting elsewhere keeps its
+    /// own) and leaves the readable flag alone (a stale flag costs the
+    /// next reader one `EAGAIN`).
+    #[cfg(feature = "tls")]
+    pub(crate) fn read_now(&self, buf: &mut BytesMut, reserve: usize) -> io::Result<usize> {
+        buf.reserve(reserve);
+        sys::recv_into(&self.stream, buf)
+    }
+
     /// Clears tokio's readable flag unless an event arrived since it was
     /// last observed.
     fn clear_readable(&self) {

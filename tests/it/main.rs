@@ -37,6 +37,8 @@ mod shutdown;
 mod stress;
 mod support;
 mod timeouts;
+#[cfg(feature = "tls")]
+mod tls;
 mod tower;
 mod upgrade;
 mod watch;

@@ -52,6 +52,7 @@ impl Drop for TestServer {
 
 /// Starts `handler` on 127.0.0.1 with `config`.
 pub async fn spawn<H: Handler>(config: Config, handler: H) -> TestServer {
+    quiet_global_subscriber();
     let server = Server::bind("127.0.0.1:0", config, handler)
         .await
         .expect("bind");
@@ -74,6 +75,7 @@ pub async fn spawn_default<H: Handler>(handler: H) -> TestServer {
 
 /// Connects to `addr`.
 pub async fn connect(addr: SocketAddr) -> TcpStream {
+    quiet_global_subscriber();
     tokio::time::timeout(LIMIT, TcpStream::connect(addr))
         .await
         .expect("connect timed out")
@@ -724,14 +726,50 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     }
 }
 
+/// The process's global subscriber in tests: it records nothing, but
+/// tells every callsite "sometimes", so that no callsite caches "never".
+/// Without it, a callsite first hit by a test thread with no subscriber,
+/// while another thread installs a [`Capture`], could cache "never" and
+/// drop that capture's events (a race in the interest cache: seen as lost
+/// access lines, more often with TLS tests running alongside).
+struct Quiet;
+
+impl tracing::Subscriber for Quiet {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Installs [`Quiet`] once, before the first server or capture.
+pub fn quiet_global_subscriber() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Quiet);
+    });
+}
+
 impl Capture {
     /// A capture installed as this thread's subscriber until the guard
     /// drops (`#[tokio::test]` runs the server's tasks on this thread).
-    /// The callsites' cached interest is rebuilt: a callsite first hit by
-    /// another test's thread with no subscriber may otherwise have cached
-    /// "never" and drop this one's events (seen as rare lost lines).
+    /// See [`Quiet`] for why the global subscriber is set first, and the
+    /// callsites' cached interest rebuilt after.
     pub fn install() -> (Capture, tracing::subscriber::DefaultGuard) {
         use tracing_subscriber::layer::SubscriberExt;
+        quiet_global_subscriber();
         let capture = Capture::default();
         let guard =
             tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
@@ -759,19 +797,25 @@ impl Capture {
     /// Waits (at most [`LIMIT`]) until `n` departure lines (clients that
     /// left before their head was complete) were captured.
     pub async fn wait_for_departures(&self, n: usize) -> Vec<Event> {
+        self.wait_for_departures_in("reading_head", n).await
+    }
+
+    /// Waits (at most [`LIMIT`]) until `n` departure lines in `phase`
+    /// (`reading_head`, `handshake`) were captured.
+    pub async fn wait_for_departures_in(&self, phase: &str, n: usize) -> Vec<Event> {
         let start = std::time::Instant::now();
         loop {
             let lines: Vec<Event> = self
                 .access_lines()
                 .into_iter()
-                .filter(|e| e.fields.get("phase").map(String::as_str) == Some("reading_head"))
+                .filter(|e| e.fields.get("phase").map(String::as_str) == Some(phase))
                 .collect();
             if lines.len() >= n {
                 return lines;
             }
             assert!(
                 start.elapsed() < LIMIT,
-                "only {} of {n} departure lines within {LIMIT:?}: {lines:#?}",
+                "only {} of {n} departure lines in {phase} within {LIMIT:?}: {lines:#?}",
                 lines.len()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -415,7 +415,9 @@ impl Line<'_> {
             _ => "-".to_owned(),
         };
         let status = match self.kind {
-            Kind::Departure => "499".to_owned(),
+            // A departure was not answered, but for plain HTTP on a TLS
+            // port (its own `status`).
+            Kind::Departure => f.text("status").unwrap_or_else(|| "499".to_owned()),
             _ => f.text("status").unwrap_or_else(|| "-".to_owned()),
         };
         let quoted = |value: Option<&String>| value.map_or("-".to_owned(), Clone::clone);

@@ -1,0 +1,495 @@
+//! TLS: the same server, native and tower handlers, over rustls; a real
+//! TLS client (tokio-rustls) over real sockets. The counters count
+//! plaintext; a FIN, an RST and a `close_notify` keep their meaning;
+//! handshakes are bounded, capped and reported.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangup::http;
+use hangup::{Config, End, HangupCause, Phase, Request, ResponseWriter, TlsClose};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use crate::support::{
+    Capture, LIMIT, Outcomes, Signal, connect, metrics_reach, parse_responses, read_until_end,
+    send, spawn, stays_silent,
+};
+
+/// A certificate for `localhost` and 127.0.0.1, with its server and
+/// client configurations.
+struct Pki {
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
+}
+
+fn pki() -> Pki {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let cert = CertificateDer::from(certified.cert.der().to_vec());
+    let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).expect("key");
+    let server = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("server config");
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let mut client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Pki {
+        server: Arc::new(server),
+        client: Arc::new(client),
+    }
+}
+
+/// A client configuration that trusts nothing (a browser meeting a
+/// self-signed certificate).
+fn untrusting_client() -> Arc<ClientConfig> {
+    Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    )
+}
+
+async fn tls_connect(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsStream<TcpStream> {
+    let tcp = connect(addr).await;
+    let connector = tokio_rustls::TlsConnector::from(client.clone());
+    let name = ServerName::try_from("localhost").expect("name");
+    tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        .await
+        .expect("handshake timed out")
+        .expect("handshake")
+}
+
+/// Closes the TCP socket under a TLS stream with an RST.
+fn reset_tls(stream: TlsStream<TcpStream>) {
+    let (tcp, _) = stream.into_inner();
+    crate::support::reset(tcp);
+}
+
+fn tls_config(pki: &Pki, outcomes: Option<&Outcomes>) -> hangup::ConfigBuilder {
+    let mut builder = match outcomes {
+        Some(outcomes) => outcomes.builder(),
+        None => Config::builder(),
+    };
+    builder.tls(pki.server.clone());
+    builder
+}
+
+async fn hello(_req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    res.write_all(b"hello over tls").await
+}
+
+/// A handler that announces it runs, then waits for its client to leave
+/// and records the hang-up it was told.
+fn waits_for_hangup(
+    started: Signal,
+    told: Arc<std::sync::Mutex<Option<hangup::Hangup>>>,
+) -> impl hangup::Handler {
+    move |req: Request, _res: ResponseWriter| {
+        let started = started.clone();
+        let told = told.clone();
+        async move {
+            started.fire();
+            let hangup = req.hung_up().await;
+            *told.lock().unwrap() = Some(hangup);
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_over_tls_counts_plaintext_bytes_written_and_acknowledged() {
+    let pki = pki();
+    let outcomes = Outcomes::default();
+    let server = spawn(tls_config(&pki, Some(&outcomes)).build().unwrap(), hello).await;
+
+    let mut stream = tls_connect(server.addr, &pki.client).await;
+    let (_, session) = stream.get_ref();
+    assert_eq!(session.alpn_protocol(), Some(&b"http/1.1"[..]), "ALPN");
+    send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    crate::support::assert_clean_eof(&end, "a TLS response with Connection: close");
+    let responses = parse_responses(&bytes, &[false]);
+    assert_eq!(responses[0].status, 200);
+    assert_eq!(responses[0].text(), "hello over tls");
+
+    let outcome = outcomes.wait_for(1).await.remove(0);
+    assert!(outcome.is_complete(), "{outcome:?}");
+    // Plaintext, not ciphertext: exactly the bytes the client decrypted.
+    assert_eq!(outcome.counters.written, bytes.len() as u64, "{outcome:?}");
+    assert_eq!(
+        outcome.counters.acked,
+        Some(bytes.len() as u64),
+        "{outcome:?}"
+    );
+    assert_eq!(server.metrics.snapshot().bytes_written, bytes.len() as u64);
+}
+
+#[tokio::test]
+async fn head_and_pipelined_requests_over_tls() {
+    let pki = pki();
+    let server = spawn(
+        tls_config(&pki, None).build().unwrap(),
+        crate::support::path_handler,
+    )
+    .await;
+    let mut stream = tls_connect(server.addr, &pki.client).await;
+    // Three requests in one write, the last a HEAD that closes.
+    send(
+        &mut stream,
+        b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /two HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, end) = read_until_end(&mut stream).await;
+    crate::support::assert_clean_eof(&end, "pipelined requests over TLS");
+    let responses = parse_responses(&bytes, &[false, false, true]);
+    let bodies: Vec<String> = responses.iter().map(|r| r.text()).collect();
+    assert_eq!(bodies, ["/one", "/two", ""]);
+    assert_eq!(responses[2].header("content-length"), Some("6"));
+}
+
+#[tokio::test]
+async fn a_large_response_over_tls_arrives_byte_for_byte() {
+    const SIZE: usize = 3 * 1024 * 1024 + 17;
+    let pki = pki();
+    let outcomes = Outcomes::default();
+    let server = spawn(
+        tls_config(&pki, Some(&outcomes)).build().unwrap(),
+        |_req: Request, mut res: ResponseWriter| async move {
+            let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+            res.insert_header(http::header::CONTENT_LENGTH, SIZE.into())?;
+            res.write_all(&body).await
+        },
+    )
+    .await;
+    let mut stream = tls_connect(server.addr, &pki.client).await;
+    send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut stream).await;
+    let response = &parse_responses(&bytes, &[false])[0];
+    assert_eq!(response.body.len(), SIZE);
+    assert!(
+        response
+            .body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 251) as u8)
+    );
+    let outcome = outcomes.wait_for(1).await.remove(0);
+    assert_eq!(outcome.counters.written, bytes.len() as u64);
+    assert_eq!(outcome.counters.acked, Some(bytes.len() as u64));
+}
+
+/// How a client leaves while its handler waits.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// `close_notify`, then the FIN (what tokio-rustls's shutdown sends).
+    CloseNotify,
+    /// A FIN on the TCP socket, no `close_notify`.
+    Truncate,
+    /// An RST.
+    Reset,
+}
+
+async fn leave(stream: TlsStream<TcpStream>, how: Leave) -> Option<TlsStream<TcpStream>> {
+    let mut stream = stream;
+    match how {
+        Leave::CloseNotify => {
+            stream.shutdown().await.expect("close_notify and FIN");
+            Some(stream)
+        }
+        Leave::Truncate => {
+            stream.get_mut().0.shutdown().await.expect("FIN");
+            Some(stream)
+        }
+        Leave::Reset => {
+            reset_tls(stream);
+            None
+        }
+    }
+}
+
+async fn leave_while_handler_waits(how: Leave, request: &[u8]) -> hangup::Hangup {
+    let pki = pki();
+    let started = Signal::new();
+    let told = Arc::new(std::sync::Mutex::new(None));
+    let server = spawn(
+        tls_config(&pki, None).build().unwrap(),
+        waits_for_hangup(started.clone(), told.clone()),
+    )
+    .await;
+    let mut stream = tls_connect(server.addr, &pki.client).await;
+    send(&mut stream, request).await;
+    started.wait("the handler started").await;
+    let _kept = leave(stream, how).await;
+    assert!(
+        metrics_reach(&server.metrics, |m| m.outcomes == 1).await,
+        "no outcome after the client left ({how:?})"
+    );
+    let hangup = told.lock().unwrap().clone();
+    hangup.unwrap_or_else(|| panic!("the handler was not told ({how:?})"))
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+/// A request whose body (1,000 bytes announced, 10 sent) nobody reads.
+const UNREAD_BODY: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789";
+
+#[tokio::test]
+async fn close_notify_while_the_handler_waits_is_a_clean_peer_close() {
+    for request in [GET, UNREAD_BODY] {
+        let hangup = leave_while_handler_waits(Leave::CloseNotify, request).await;
+        assert_eq!(hangup.cause(), HangupCause::PeerClosed, "{hangup}");
+        assert_eq!(hangup.tls_close(), Some(TlsClose::CloseNotify), "{hangup}");
+        assert!(
+            matches!(hangup.phase(), Phase::Handling | Phase::ReadingBody),
+            "{hangup}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_fin_without_close_notify_is_a_truncation() {
+    for request in [GET, UNREAD_BODY] {
+        let hangup = leave_while_handler_waits(Leave::Truncate, request).await;
+        assert_eq!(hangup.cause(), HangupCause::PeerClosed, "{hangup}");
+        assert_eq!(hangup.tls_close(), Some(TlsClose::Truncated), "{hangup}");
+    }
+}
+
+#[tokio::test]
+async fn a_reset_while_the_handler_waits_is_a_reset() {
+    for request in [GET, UNREAD_BODY] {
+        let hangup = leave_while_handler_waits(Leave::Reset, request).await;
+        assert_eq!(hangup.cause(), HangupCause::Reset, "{hangup}");
+        assert_eq!(hangup.tls_close(), None, "{hangup}");
+    }
+}
+
+#[tokio::test]
+async fn a_reset_mid_download_counts_only_whole_records_as_acknowledged() {
+    const SIZE: usize = 32 * 1024 * 1024;
+    let pki = pki();
+    let outcomes = Outcomes::default();
+    let server = spawn(
+        tls_config(&pki, Some(&outcomes)).build().unwrap(),
+        |_req: Request, mut res: ResponseWriter| async move {
+            res.insert_header(http::header::CONTENT_LENGTH, SIZE.into())?;
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..SIZE / chunk.len() {
+                res.write_all(&chunk).await?;
+            }
+            Ok(())
+        },
+    )
+    .await;
+    let mut stream = tls_connect(server.addr, &pki.client).await;
+    send(&mut stream, GET).await;
+    // Read a megabyte of plaintext, then stop reading and reset.
+    let mut read = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    while read < 1024 * 1024 {
+        let n = tokio::time::timeout(LIMIT, stream.read(&mut buf))
+            .await
+            .expect("read timed out")
+            .expect("read");
+        assert!(n > 0, "the response ended early");
+        read += n;
+    }
+    reset_tls(stream);
+    let outcome = outcomes.wait_for(1).await.remove(0);
+    let End::ClientGone(hangup) = &outcome.end else {
+        panic!("not a hang-up: {outcome:?}")
+    };
+    assert_eq!(outcome.status().as_u16(), 499);
+    assert!(
+        matches!(
+            hangup.cause(),
+            HangupCause::Reset | HangupCause::WriteFailed
+        ),
+        "{hangup}"
+    );
+    let written = outcome.counters.written;
+    let acked = outcome.counters.acked.expect("TCP_INFO on Linux");
+    // What the client decrypted was acknowledged; ciphertext would count
+    // more than the plaintext written.
+    assert!(acked >= read as u64, "acked {acked} < read {read}");
+    assert!(acked <= written, "acked {acked} > written {written}");
+    assert!(written < SIZE as u64, "written {written}: the whole body?");
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_is_closed_after_its_timeout_and_reported() {
+    let (capture, _guard) = Capture::install();
+    let pki = pki();
+    let mut builder = tls_config(&pki, None);
+    builder.tls_handshake_timeout(Duration::from_millis(300));
+    let server = spawn(builder.build().unwrap(), hello).await;
+
+    // A TCP connection that never says hello.
+    let mut silent = connect(server.addr).await;
+    let (_, end) = read_until_end(&mut silent).await;
+    crate::support::assert_clean_eof(&end, "a stalled handshake");
+    let lines = capture.wait_for_departures_in("handshake", 1).await;
+    assert_eq!(lines[0].fields["cause"], "read_timeout", "{lines:?}");
+    assert_eq!(lines[0].level, tracing::Level::INFO);
+    assert_eq!(
+        server
+            .metrics
+            .snapshot()
+            .departures_of(HangupCause::ReadTimeout),
+        1
+    );
+}
+
+#[tokio::test]
+async fn clients_that_leave_mid_handshake_are_departures() {
+    let pki = pki();
+    let (capture, _guard) = Capture::install();
+    let server = spawn(tls_config(&pki, None).build().unwrap(), hello).await;
+    // Half a ClientHello's record header, then a FIN; then one that resets.
+    let mut fin = connect(server.addr).await;
+    send(&mut fin, &[0x16, 0x03, 0x01]).await;
+    fin.shutdown().await.unwrap();
+    let mut rst = connect(server.addr).await;
+    send(&mut rst, &[0x16, 0x03, 0x01]).await;
+    crate::support::until_server_read(&rst).await;
+    crate::support::reset(rst);
+    let lines = capture.wait_for_departures_in("handshake", 2).await;
+    let mut causes: Vec<&str> = lines.iter().map(|l| l.fields["cause"].as_str()).collect();
+    causes.sort_unstable();
+    assert_eq!(causes, ["peer_closed", "reset"], "{lines:?}");
+    let metrics = server.metrics.snapshot();
+    assert_eq!(metrics.departures_of(HangupCause::PeerClosed), 1);
+    assert_eq!(metrics.departures_of(HangupCause::Reset), 1);
+    assert_eq!(metrics.tls_handshake_failures, 0);
+}
+
+#[tokio::test]
+async fn a_client_that_distrusts_the_certificate_is_a_failed_handshake() {
+    let (capture, _guard) = Capture::install();
+    let pki = pki();
+    let server = spawn(tls_config(&pki, None).build().unwrap(), hello).await;
+    let tcp = connect(server.addr).await;
+    let connector = tokio_rustls::TlsConnector::from(untrusting_client());
+    let name = ServerName::try_from("localhost").unwrap();
+    let refused = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        .await
+        .expect("handshake timed out");
+    assert!(refused.is_err(), "an untrusted certificate was accepted");
+    let lines = capture.wait_for_departures_in("handshake", 1).await;
+    assert_eq!(
+        lines[0].fields["cause"], "tls_handshake_failed",
+        "{lines:?}"
+    );
+    // rustls's words for the client's alert.
+    let detail = &lines[0].fields["detail"];
+    assert!(detail.contains("alert"), "{detail}");
+    assert_eq!(lines[0].level, tracing::Level::INFO);
+    assert!(metrics_reach(&server.metrics, |m| m.tls_handshake_failures == 1).await);
+    // The server serves the next client as ever.
+    let mut ok = tls_connect(server.addr, &pki.client).await;
+    send(
+        &mut ok,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut ok).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+}
+
+#[tokio::test]
+async fn plain_http_on_the_tls_port_is_told_so_in_plain_http() {
+    let (capture, _guard) = Capture::install();
+    let pki = pki();
+    let server = spawn(tls_config(&pki, None).build().unwrap(), hello).await;
+    let mut plain = connect(server.addr).await;
+    send(&mut plain, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (bytes, end) = read_until_end(&mut plain).await;
+    crate::support::assert_clean_eof(&end, "the answer to plain HTTP");
+    let response = &parse_responses(&bytes, &[false])[0];
+    assert_eq!(response.status, 400);
+    assert!(response.text().contains("https://"), "{}", response.text());
+    let lines = capture.wait_for_departures_in("handshake", 1).await;
+    assert_eq!(lines[0].fields["cause"], "plain_http_on_tls");
+    assert_eq!(lines[0].fields["status"], "400");
+    assert_eq!(server.metrics.snapshot().tls_handshake_failures, 1);
+}
+
+#[tokio::test]
+async fn handshakes_past_the_cap_wait_in_the_backlog() {
+    let pki = pki();
+    let mut builder = tls_config(&pki, None);
+    builder.max_tls_handshakes(1);
+    let server = spawn(builder.build().unwrap(), hello).await;
+    // One connection holds the only handshake slot, saying nothing.
+    let holder = connect(server.addr).await;
+    assert!(
+        metrics_reach(&server.metrics, |m| m.open_connections == 1
+            && m.accept_pauses == 1)
+        .await,
+        "the server did not stop accepting: {:?}",
+        server.metrics.snapshot()
+    );
+    // The next client's handshake waits, unaccepted, until it leaves.
+    let next = tokio::spawn({
+        let client = pki.client.clone();
+        let addr = server.addr;
+        async move { tls_connect(addr, &client).await }
+    });
+    let mut probe = connect(server.addr).await;
+    assert!(
+        stays_silent(&mut probe, Duration::from_millis(200)).await,
+        "a connection past the cap was accepted and closed"
+    );
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+    // The probe leaves first (else, accepted next, it would hold the slot).
+    drop(probe);
+    drop(holder);
+    let mut stream = tokio::time::timeout(LIMIT, next)
+        .await
+        .expect("the waiting handshake never completed")
+        .unwrap();
+    send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut stream).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+}
+
+#[tokio::test]
+async fn a_tower_service_runs_unchanged_over_tls() {
+    let pki = pki();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "axum over tls" }));
+    let config = tls_config(&pki, None).build().unwrap();
+    let server = tokio::spawn(hangup::serve(listener, config, app));
+    let mut stream = tls_connect(addr, &pki.client).await;
+    send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut stream).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].text(), "axum over tls");
+    server.abort();
+}
