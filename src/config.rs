@@ -84,7 +84,7 @@ impl Default for Config {
             socket_watch: true,
             ack_wait: Duration::from_millis(250),
             outcome_hook: None,
-            max_connections: 10_000,
+            max_connections: 20_000,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
