@@ -36,6 +36,8 @@ mod shutdown;
 mod stress;
 mod support;
 mod timeouts;
+#[cfg(feature = "tls")]
+mod tls_certs;
 mod tower;
 mod upgrade;
 mod watch;
