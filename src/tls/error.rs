@@ -29,7 +29,8 @@ impl fmt::Display for FileRole {
     }
 }
 
-/// Why a certificate chain and key could not be loaded.
+/// Why a certificate chain and key could not be loaded (or a self-signed
+/// certificate made).
 ///
 /// Every variant names the file it is about; `Display` says what is wrong
 /// in one lowercase line, fit for a start-up error message.
@@ -117,6 +118,18 @@ pub enum TlsConfigError {
         /// key does match, if any: the chain is out of order.
         matches_position: Option<usize>,
     },
+    /// rcgen could not make a self-signed certificate.
+    SelfSigned {
+        /// What rcgen said.
+        detail: String,
+    },
+    /// A file of a self-signed certificate could not be written.
+    Write {
+        /// The file (or directory) that could not be written.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// rustls refused to build a server configuration.
     Rustls(rustls::Error),
 }
@@ -133,9 +146,10 @@ impl TlsConfigError {
             | TlsConfigError::InvalidCertificate { path, .. }
             | TlsConfigError::NoPrivateKey { path, .. }
             | TlsConfigError::MultiplePrivateKeys { path, .. }
-            | TlsConfigError::UnsupportedKey { path, .. } => Some(path),
+            | TlsConfigError::UnsupportedKey { path, .. }
+            | TlsConfigError::Write { path, .. } => Some(path),
             TlsConfigError::KeyMismatch { key, .. } => Some(key),
-            TlsConfigError::Rustls(_) => None,
+            TlsConfigError::SelfSigned { .. } | TlsConfigError::Rustls(_) => None,
         }
     }
 }
@@ -239,6 +253,12 @@ impl fmt::Display for TlsConfigError {
                     None => Ok(()),
                 }
             }
+            TlsConfigError::SelfSigned { detail } => {
+                write!(f, "cannot make a self-signed certificate: {detail}")
+            }
+            TlsConfigError::Write { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
             TlsConfigError::Rustls(err) => write!(f, "rustls refused the configuration: {err}"),
         }
     }
@@ -247,7 +267,9 @@ impl fmt::Display for TlsConfigError {
 impl std::error::Error for TlsConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TlsConfigError::Read { source, .. } => Some(source),
+            TlsConfigError::Read { source, .. } | TlsConfigError::Write { source, .. } => {
+                Some(source)
+            }
             TlsConfigError::Pem { source, .. } => Some(source),
             TlsConfigError::Rustls(err) => Some(err),
             _ => None,

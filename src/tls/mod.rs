@@ -1,6 +1,6 @@
 //! TLS certificates for a rustls server (the `tls` feature): loading a PEM
-//! chain and key with clear errors, and reloading them without dropping
-//! connections.
+//! chain and key with clear errors, reloading them without dropping
+//! connections, and self-signed certificates for local use.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), hangup::tls::TlsConfigError> {
@@ -60,6 +60,7 @@
 //! | 0-RTT early data | off | replayable requests |
 //! | file watch interval | [`DEFAULT_WATCH_INTERVAL`], 5 s | renewals are taken within seconds, for two `stat` calls |
 //! | largest PEM file | [`MAX_PEM_BYTES`], 1 MiB | a wrong path fails fast |
+//! | self-signed | ECDSA P-256, [`SELF_SIGNED_NAMES`], [`SELF_SIGNED_VALIDITY`] 90 days | what a browser or `curl` on this machine asks for |
 //!
 //! `SIGHUP` handling uses Tokio's `signal` feature, which `tls` enables.
 
@@ -72,6 +73,7 @@ use rustls::crypto::CryptoProvider;
 mod certs;
 mod error;
 mod reload;
+mod self_signed;
 
 pub use certs::{CertInfo, MAX_PEM_BYTES, fingerprint_sha256};
 pub use error::{CertWarning, FileRole, TlsConfigError};
@@ -79,6 +81,7 @@ pub use reload::{CertReloader, DEFAULT_WATCH_INTERVAL, Reloaded};
 /// The rustls crate these types come from, to build configurations and
 /// clients with the same version.
 pub use rustls;
+pub use self_signed::{SELF_SIGNED_NAMES, SELF_SIGNED_VALIDITY, SelfSigned, self_signed};
 
 /// The ALPN protocol name of HTTP/1.1.
 const HTTP_1_1: &[u8] = b"http/1.1";
@@ -201,5 +204,6 @@ mod tests {
         send_sync::<CertWarning>();
         send_sync::<LoadedTls>();
         send_sync::<CertReloader>();
+        send_sync::<SelfSigned>();
     }
 }

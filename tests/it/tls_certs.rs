@@ -1,20 +1,21 @@
 //! TLS certificates (`hangup::tls`, the `tls` feature): every key form
 //! loads, every broken file is refused with an error naming it, expired
-//! certificates load with a warning, and reloads change the certificate of
-//! new handshakes only. Handshakes are real: a rustls client over loopback
-//! TCP.
+//! certificates load with a warning, reloads change the certificate of new
+//! handshakes only, and self-signed certificates verify. Handshakes are
+//! real: a rustls client over loopback TCP.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hangup::tls::rustls::pki_types::pem::PemObject;
 use hangup::tls::rustls::pki_types::{CertificateDer, ServerName};
 use hangup::tls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use hangup::tls::{
     CertWarning, FileRole, LoadedTls, TlsConfigError, TlsFiles, fingerprint_sha256,
-    load_tls_config, with_default_alpn,
+    load_tls_config, self_signed, with_default_alpn,
 };
 use rcgen::{CertificateParams, IsCa, Issuer, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -889,6 +890,98 @@ async fn sighup_reloads() {
     })
     .await;
     listener.abort();
+}
+
+#[tokio::test]
+async fn self_signed_verifies_for_localhost_and_loopback_addresses() {
+    let dir = Scratch::new("self-signed");
+    let out = dir.path.join("tls");
+    let made = self_signed(&out).expect("self-signed certificate");
+    assert_eq!(made.cert_path, out.join("cert.pem"));
+    assert_eq!(made.key_path, out.join("key.pem"));
+    assert!(
+        made.loaded.warnings.is_empty(),
+        "{:?}",
+        made.loaded.warnings
+    );
+    assert_eq!(
+        made.loaded.certificate.names,
+        ["localhost", "127.0.0.1", "::1"]
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&made.key_path)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "key.pem mode {mode:o}");
+    }
+
+    let der = CertificateDer::from_pem_file(&made.cert_path).expect("cert.pem is PEM");
+    assert_eq!(fingerprint_sha256(&der), made.fingerprint_sha256);
+    assert_eq!(made.fingerprint_sha256.len(), 32 * 3 - 1);
+
+    let addr = serve(made.loaded.config.clone()).await;
+    for name in ["localhost", "127.0.0.1"] {
+        let mut tls = connect(addr, name, &[&der])
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(peer_fingerprint(&tls), made.fingerprint_sha256);
+        echo(&mut tls, name.as_bytes()).await;
+    }
+    let err = connect(addr, "example.com", &[&der]).await;
+    assert!(err.is_err(), "the certificate verified for example.com");
+
+    // ::1, where this machine has IPv6 loopback.
+    match serve_on(made.loaded.config.clone(), IpAddr::V6(Ipv6Addr::LOCALHOST)).await {
+        Ok(addr6) => {
+            let mut tls = connect(addr6, "::1", &[&der]).await.expect("::1");
+            echo(&mut tls, b"::1").await;
+        }
+        Err(err) => eprintln!("skipped ::1: {err}"),
+    }
+
+    // A second call makes a new certificate in the same place.
+    let again = self_signed(&out).expect("second self-signed certificate");
+    assert_ne!(again.fingerprint_sha256, made.fingerprint_sha256);
+}
+
+#[test]
+fn self_signed_fingerprint_matches_openssl() {
+    let Some(openssl) = which("openssl") else {
+        eprintln!("skipped: no `openssl` command");
+        return;
+    };
+    let dir = Scratch::new("openssl");
+    let made = self_signed(&dir.path).expect("self-signed certificate");
+    let cert = made.cert_path.to_str().expect("utf-8 path");
+    let output = std::process::Command::new(&openssl)
+        .args(["x509", "-fingerprint", "-sha256", "-noout", "-in", cert])
+        .output()
+        .expect("run openssl x509");
+    assert!(output.status.success(), "{output:?}");
+    // "sha256 Fingerprint=AB:CD:..." (OpenSSL 3) or "SHA256 Fingerprint=...".
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let printed = stdout
+        .trim()
+        .split_once('=')
+        .map(|(_, fingerprint)| fingerprint)
+        .unwrap_or_else(|| panic!("unexpected openssl output: {stdout}"));
+    assert_eq!(printed, made.fingerprint_sha256);
+
+    // OpenSSL (curl --cacert) trusts it as its own issuer, for both names.
+    for check in [
+        ["-verify_hostname", "localhost"],
+        ["-verify_ip", "127.0.0.1"],
+    ] {
+        let output = std::process::Command::new(&openssl)
+            .args(["verify", "-CAfile", cert])
+            .args(check)
+            .arg(cert)
+            .output()
+            .expect("run openssl verify");
+        assert!(output.status.success(), "{check:?}: {output:?}");
+    }
 }
 
 #[test]
