@@ -314,20 +314,14 @@ impl ConfigBuilder {
     }
 
     /// Serves TLS with this rustls configuration (its certificates, its
-    /// protocol versions). ALPN: `http/1.1` is offered when the
+    /// protocol versions): one from [`tls::TlsFiles`](crate::tls::TlsFiles)
+    /// or [`tls::self_signed`](crate::tls::self_signed), or your own. ALPN: `http/1.1` is offered when the
     /// configuration names no protocol. Every handler, native or tower,
     /// runs unchanged over it; the counters count plaintext (see the
     /// crate docs on TLS). Default: none (plain TCP).
     #[cfg(feature = "tls")]
     pub fn tls(&mut self, config: std::sync::Arc<rustls::ServerConfig>) -> &mut Self {
-        let config = if config.alpn_protocols.is_empty() {
-            let mut with_alpn = (*config).clone();
-            with_alpn.alpn_protocols = vec![b"http/1.1".to_vec()];
-            std::sync::Arc::new(with_alpn)
-        } else {
-            config
-        };
-        self.config.tls = Some(config);
+        self.config.tls = Some(crate::tls::with_default_alpn(config));
         self
     }
 

@@ -60,6 +60,8 @@ mod server;
 mod shutdown;
 mod signal;
 mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod tower;
 mod transport;
 mod upgrade;

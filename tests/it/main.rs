@@ -39,6 +39,8 @@ mod support;
 mod timeouts;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_certs;
 mod tower;
 mod upgrade;
 mod watch;

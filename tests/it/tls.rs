@@ -31,7 +31,7 @@ fn pki() -> Pki {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
     let cert = CertificateDer::from(certified.cert.der().to_vec());
-    let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).expect("key");
+    let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).expect("key");
     let server = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
