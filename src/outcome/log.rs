@@ -11,6 +11,7 @@ use http::StatusCode;
 use crate::escape::Escaped;
 
 use super::{Departure, DepartureCause, Outcome};
+use crate::exchange::hangup::Phase;
 
 /// True when outcomes are wanted as log lines: a subscriber listens on
 /// `hangup::access`. Without it (and without a hook) the server skips the
@@ -40,7 +41,8 @@ pub(crate) fn outcome(outcome: &Outcome) {
     );
 }
 
-/// Writes the line for a client that left before its head was complete.
+/// Writes the line for a client that left before its head was complete
+/// (or before its TLS handshake was).
 pub(crate) fn departure(departure: &Departure) {
     // rustls's words (its error's names, never the client's bytes).
     let detail = match &departure.cause {
@@ -49,17 +51,26 @@ pub(crate) fn departure(departure: &Departure) {
     };
     // The one departure that was answered.
     let status = (departure.cause == DepartureCause::PlainHttpOnTls).then_some(400u16);
-    tracing::info!(
-        target: "hangup::access",
-        remote_addr = %departure.remote_addr,
-        phase = departure.phase.as_str(),
-        cause = departure.cause.as_str(),
-        detail,
-        status,
-        received = departure.received,
-        duration_us = micros(departure.duration),
-        "client left before its request head was complete"
-    );
+    macro_rules! line {
+        ($message:literal) => {
+            tracing::info!(
+                target: "hangup::access",
+                remote_addr = %departure.remote_addr,
+                phase = departure.phase.as_str(),
+                cause = departure.cause.as_str(),
+                detail,
+                status,
+                received = departure.received,
+                duration_us = micros(departure.duration),
+                $message
+            )
+        };
+    }
+    if departure.phase == Phase::Handshake {
+        line!("TLS handshake not completed");
+    } else {
+        line!("client left before its request head was complete");
+    }
 }
 
 /// Writes the line for a request rejected before any handler saw it.

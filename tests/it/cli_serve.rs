@@ -100,7 +100,7 @@ pub(crate) fn site(test: &str) -> (Scratch, PathBuf) {
 
 /// The byte at `i` of `big.bin`: not periodic at any power of two, so a
 /// piece sent twice, dropped or misplaced shows.
-fn big_byte(i: usize) -> u8 {
+pub(crate) fn big_byte(i: usize) -> u8 {
     ((i % 251) ^ (i / 65_521)) as u8
 }
 
@@ -278,9 +278,13 @@ impl Drop for Served {
     }
 }
 
-/// The address in the startup line: `... on http://127.0.0.1:PORT/ ...`.
+/// The address in the startup line: `... on http://127.0.0.1:PORT/ ...`
+/// (or `https://`).
 fn announced(line: &str) -> Option<SocketAddr> {
-    let rest = line.split_once(" on http://")?.1;
+    let rest = line
+        .split_once(" on http://")
+        .or_else(|| line.split_once(" on https://"))?
+        .1;
     rest.split('/').next()?.parse().ok()
 }
 

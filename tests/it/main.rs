@@ -10,6 +10,8 @@ mod cli_lab;
 mod cli_serve;
 #[cfg(feature = "cli")]
 mod cli_serve_logs;
+#[cfg(feature = "cli")]
+mod cli_serve_tls;
 mod delivery;
 mod errors;
 mod examples;

@@ -48,6 +48,20 @@ fn pki() -> Pki {
     }
 }
 
+/// A client configuration that trusts the certificate in PEM file `path`.
+pub(crate) fn client_trusting(path: &std::path::Path) -> Arc<ClientConfig> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).expect("PEM file") {
+        roots.add(cert.expect("certificate")).expect("root");
+    }
+    let mut client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(client)
+}
+
 /// A client configuration that trusts nothing (a browser meeting a
 /// self-signed certificate).
 fn untrusting_client() -> Arc<ClientConfig> {
@@ -58,7 +72,10 @@ fn untrusting_client() -> Arc<ClientConfig> {
     )
 }
 
-async fn tls_connect(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsStream<TcpStream> {
+pub(crate) async fn tls_connect(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+) -> TlsStream<TcpStream> {
     let tcp = connect(addr).await;
     let connector = tokio_rustls::TlsConnector::from(client.clone());
     let name = ServerName::try_from("localhost").expect("name");
@@ -69,7 +86,7 @@ async fn tls_connect(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsStream<
 }
 
 /// Closes the TCP socket under a TLS stream with an RST.
-fn reset_tls(stream: TlsStream<TcpStream>) {
+pub(crate) fn reset_tls(stream: TlsStream<TcpStream>) {
     let (tcp, _) = stream.into_inner();
     crate::support::reset(tcp);
 }

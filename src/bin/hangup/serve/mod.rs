@@ -129,6 +129,18 @@ Examples:
   hangup serve site --addr 0                any free port (printed at start)
   hangup serve dist --spa --compress        a single-page app, compressed
   hangup serve inbox --upload --auth me:pw  a drop box with a password
+  hangup serve site --tls-self-signed       HTTPS on this machine
+
+HTTPS:
+  --tls-cert FILE --tls-key FILE serve HTTPS (TLS 1.3 and 1.2, ALPN
+  http/1.1) with a PEM chain and key, e.g. Let's Encrypt's fullchain.pem
+  and privkey.pem. An expired certificate is served with a warning. New
+  files are picked up on SIGHUP and within 5 s of changing, without
+  dropping a connection. --tls-self-signed makes a certificate for
+  localhost at start and prints where it is, so that
+  curl --cacert PATH https://localhost:8080/ trusts it. Plain HTTP sent
+  to the HTTPS port is answered 400. written and acked count the
+  response's bytes, not TLS's.
 
 Ctrl-C stops accepting and gives downloads 5 s to finish; a second Ctrl-C
 quits at once.";
@@ -207,6 +219,43 @@ pub struct Args {
     /// No access log: only the address, warnings and errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Serve HTTPS with this PEM certificate chain (the server's own
+    /// certificate first, then its intermediates); needs --tls-key.
+    /// Reloaded on SIGHUP and when the files change.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for localhost, 127.0.0.1 and ::1
+    /// made at start, for local use: where it was written and its SHA-256
+    /// fingerprint are printed (curl --cacert FILE trusts it).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+}
+
+/// Where HTTPS certificates come from, if anywhere.
+#[derive(Debug)]
+enum Tls {
+    /// Plain HTTP.
+    Off,
+    /// `--tls-cert` and `--tls-key`.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--tls-self-signed`.
+    SelfSigned,
+}
+
+impl Tls {
+    fn of(args: &Args) -> Tls {
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Tls::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ if args.tls_self_signed => Tls::SelfSigned,
+            _ => Tls::Off,
+        }
+    }
 }
 
 /// Runs `hangup serve` until Ctrl-C (or SIGTERM).
@@ -217,6 +266,7 @@ pub struct Args {
 /// or the address cannot be bound; each message says what to do about it.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let requests = logfmt::init(args.log_format, args.quiet);
+    let tls = Tls::of(&args);
     let root = open_root(&args.dir)?;
     let not_found = args.not_found_page.as_deref().map(read_page).transpose()?;
     let mut addr = args.addr;
@@ -242,25 +292,94 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(settings, addr))
+    runtime.block_on(serve(settings, addr, tls))
+}
+
+/// The loaded certificate and what keeps it current, for as long as the
+/// server runs.
+struct Https {
+    config: std::sync::Arc<hangup::tls::rustls::ServerConfig>,
+    /// Reloads on SIGHUP and when the files change (`--tls-cert`).
+    _reloads: Vec<tokio::task::JoinHandle<()>>,
+    /// The self-signed certificate's directory, removed at exit.
+    _self_signed_dir: Option<tempfile::TempDir>,
+}
+
+/// Loads (or makes) the certificate, and prints what a user needs to know
+/// about it: warnings, or where a self-signed one is and its fingerprint.
+fn https(tls: Tls) -> Result<Option<Https>, Box<dyn std::error::Error>> {
+    match tls {
+        Tls::Off => Ok(None),
+        Tls::Files { cert, key } => {
+            let loaded = hangup::tls::TlsFiles::new(&cert, &key)
+                .load()
+                .map_err(|err| format!("cannot serve HTTPS: {err}"))?;
+            for warning in &loaded.warnings {
+                eprintln!("hangup serve: warning: {warning}");
+            }
+            let reloads = vec![
+                loaded.reloader.reload_on_sighup()?,
+                loaded
+                    .reloader
+                    .watch_files(hangup::tls::DEFAULT_WATCH_INTERVAL),
+            ];
+            Ok(Some(Https {
+                config: loaded.config,
+                _reloads: reloads,
+                _self_signed_dir: None,
+            }))
+        }
+        Tls::SelfSigned => {
+            let dir = tempfile::Builder::new()
+                .prefix("hangup-self-signed-")
+                .tempdir()
+                .map_err(|err| format!("cannot make a directory for the certificate: {err}"))?;
+            let made = hangup::tls::self_signed(dir.path())
+                .map_err(|err| format!("cannot make a self-signed certificate: {err}"))?;
+            eprintln!(
+                "hangup serve: self-signed certificate for {} in {} (removed at exit)",
+                hangup::tls::SELF_SIGNED_NAMES.join(", "),
+                made.cert_path.display()
+            );
+            eprintln!(
+                "hangup serve:   SHA-256 fingerprint {}",
+                made.fingerprint_sha256
+            );
+            Ok(Some(Https {
+                config: made.loaded.config,
+                _reloads: Vec::new(),
+                _self_signed_dir: Some(dir),
+            }))
+        }
+    }
 }
 
 /// Binds, announces, serves until a stop signal, and waits for the
 /// connections to finish.
-async fn serve(settings: Settings, addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    settings: Settings,
+    addr: SocketAddr,
+    tls: Tls,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = settings.root.clone();
     let summary = summary(&settings);
-    let config = Config::builder().build()?;
+    let https = https(tls)?;
+    let mut config = Config::builder();
+    if let Some(https) = &https {
+        config.tls(https.config.clone());
+    }
+    let config = config.build()?;
+    let scheme = if https.is_some() { "https" } else { "http" };
     let server = Server::bind(addr, config, site::Site::new(settings))
         .await
         .map_err(|err| bind_error(addr, err))?;
     let local = server.local_addr()?;
     // Not log lines: the address must show whatever RUST_LOG says.
     eprintln!(
-        "hangup serve: serving {} on http://{local}/ (Ctrl-C to stop)",
+        "hangup serve: serving {} on {scheme}://{local}/ (Ctrl-C to stop)",
         root.display()
     );
-    for url in other_urls(local) {
+    for url in other_urls(local, scheme) {
         eprintln!("hangup serve:   {url}");
     }
     if !summary.is_empty() {
@@ -268,6 +387,7 @@ async fn serve(settings: Settings, addr: SocketAddr) -> Result<(), Box<dyn std::
     }
     tokio::spawn(stop_on_signal(server.shutdown_handle()));
     server.run().await?;
+    drop(https);
     eprintln!("hangup serve: stopped");
     Ok(())
 }
@@ -275,7 +395,7 @@ async fn serve(settings: Settings, addr: SocketAddr) -> Result<(), Box<dyn std::
 /// When listening on every interface (`0.0.0.0`, `::`), the URLs of this
 /// machine's addresses of that family, loopback first: what to open, or
 /// to give to someone on the network.
-fn other_urls(local: SocketAddr) -> Vec<String> {
+fn other_urls(local: SocketAddr, scheme: &str) -> Vec<String> {
     if !local.ip().is_unspecified() {
         return Vec::new();
     }
@@ -291,7 +411,7 @@ fn other_urls(local: SocketAddr) -> Vec<String> {
     ips.sort_by_key(|ip| (!ip.is_loopback(), *ip));
     ips.dedup();
     ips.into_iter()
-        .map(|ip| format!("http://{}/", SocketAddr::new(ip, local.port())))
+        .map(|ip| format!("{scheme}://{}/", SocketAddr::new(ip, local.port())))
         .collect()
 }
 
