@@ -37,11 +37,13 @@ connects through the proxy, sends a request, and leaves at a known moment:
           client reads the response to the end: what does it get?
 
 Configurations (the exact lines are in nginx_conf, haproxy_conf and
-CONFIGS below): direct (no proxy), nginx-default, nginx-default+abort
-(nginx-default, the probe's requests under OnFin::Abort instead of the
-default Notify), nginx-keepalive, nginx-nobuffering, nginx-ignore-abort,
-haproxy-default, haproxy-abortonclose (the option in `defaults`) and
+CONFIGS below): direct (no proxy), nginx-default, nginx-keepalive,
+nginx-nobuffering, nginx-ignore-abort, haproxy-default,
+haproxy-abortonclose (the option in `defaults`) and
 haproxy-abortonclose-backend (the option in the backend section only).
+Told of a hang-up, the probe's handlers return it as their error; two more
+configurations show nginx-default with handlers that return Ok(()) instead
+(nginx-default+ok), also under OnFin::Abort (nginx-default+abort+ok).
 
 Ways of leaving: `close` (close(2); after draining what had arrived, so
 the kernel sends a FIN, except for big, where unread bytes make Linux send
@@ -150,11 +152,17 @@ KEEPALIVE_LOCATION = 'proxy_http_version 1.1;\n            proxy_set_header Conn
 
 ALL = ("sleep", "stream", "big", "big-slow")
 
+# Told of a hang-up, the probe's handlers return it as their error
+# (Error::ClientGone), as `?` on a failed write would: the outcome then
+# says the handler gave up because its client left. The "+ok" configurations
+# return Ok(()) instead, as README's and examples/stream.rs's handlers do.
+TOLD_ERROR = "&told=error"
+
 
 class Config:
     """One proxy configuration: how the proxy is set up, and what runs through it."""
 
-    def __init__(self, name, proxy, summary, options=None, query="", scenarios=ALL):
+    def __init__(self, name, proxy, summary, options=None, query=TOLD_ERROR, scenarios=ALL):
         self.name = name
         self.proxy = proxy          # None (the client talks to hangup), "nginx" or "haproxy"
         self.summary = summary      # what it adds to the proxy's defaults
@@ -168,8 +176,11 @@ CONFIGS = [
            scenarios=ALL + ("half-close",)),
     Config("nginx-default", "nginx", "`proxy_pass` only (HTTP/1.0 upstream, `proxy_buffering on`)",
            scenarios=ALL + ("half-close",)),
-    Config("nginx-default+abort", "nginx",
-           "nginx-default; hangup's requests under `OnFin::Abort` (`&fin=abort`)",
+    Config("nginx-default+ok", "nginx",
+           "nginx-default; handlers told of the hang-up return `Ok(())`",
+           query="", scenarios=("sleep", "stream")),
+    Config("nginx-default+abort+ok", "nginx",
+           "nginx-default; requests under `OnFin::Abort`, handlers return `Ok(())`",
            query="&fin=abort", scenarios=("sleep", "stream")),
     Config("nginx-keepalive", "nginx",
            '`proxy_http_version 1.1; proxy_set_header Connection "";`, `keepalive 8;` in the upstream',
@@ -177,7 +188,7 @@ CONFIGS = [
     Config("nginx-nobuffering", "nginx", "`proxy_buffering off;`",
            {"location_extra": "proxy_buffering off;"}),
     Config("nginx-ignore-abort", "nginx", "`proxy_ignore_client_abort on;`",
-           {"location_extra": "proxy_ignore_client_abort on;"}),
+           {"location_extra": "proxy_ignore_client_abort on;"}, scenarios=ALL + ("half-close",)),
     Config("haproxy-default", "haproxy",
            "`mode http`, no options (`maxconn 1` on the server, for the queued scenario)",
            scenarios=ALL + ("queued", "half-close")),

@@ -24,7 +24,10 @@
 //! server's `Notify`.
 //!
 //! Each handler races its work against [`Request::hung_up`]: told, it
-//! stops and returns. The lines (times are Unix nanoseconds, the clock a
+//! stops and returns `Ok(())`, as README's and `stream.rs`'s handlers do,
+//! or, with `&told=error`, returns the hang-up as its error
+//! (`Error::ClientGone`), as `?` on a failed write would: the outcome
+//! then says the handler gave up because its client left. The lines (times are Unix nanoseconds, the clock a
 //! client on this machine reads too):
 //!
 //! ```text
@@ -100,13 +103,24 @@ fn zeroes() -> &'static [u8] {
     ZEROES.get_or_init(|| vec![b'0'; BIG_BYTES])
 }
 
+/// How a handler told of a hang-up ends: `Ok(())` (what README's and
+/// `stream.rs`'s handlers do), or with the hang-up as its error, as `?`
+/// on a failed write would (`&told=error`).
+fn stop(pass_on: bool, hangup: Hangup) -> hangup::Result<()> {
+    if pass_on {
+        Err(hangup::Error::ClientGone(hangup))
+    } else {
+        Ok(())
+    }
+}
+
 /// What a write error means here: the client left (report it, stop), or
 /// something else (pass it on).
-fn on_write_error(id: &str, err: hangup::Error) -> hangup::Result<()> {
+fn on_write_error(id: &str, err: hangup::Error, pass_on: bool) -> hangup::Result<()> {
     match err.hangup() {
         Some(hangup) => {
             told(id, "write", hangup);
-            Ok(())
+            if pass_on { Err(err) } else { Ok(()) }
         }
         None => Err(err),
     }
@@ -120,6 +134,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
         .unwrap_or(MAX_MS)
         .min(MAX_MS);
     let keep = query_param(query, "keep") == Some("1");
+    let pass_on = query_param(query, "told") == Some("error");
     if query_param(query, "fin") == Some("abort") {
         request.set_on_fin(OnFin::Abort);
     }
@@ -134,7 +149,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
                 hangup = &mut hung_up => {
                     told(&id, "signal", &hangup);
                     if !(keep && hangup.is_half_close()) {
-                        return Ok(());
+                        return stop(pass_on, hangup);
                     }
                     // A half-close: the client may still read. Go on
                     // sleeping, and stop only if it is gone for good.
@@ -142,7 +157,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
                     tokio::select! {
                         hangup = signal.gone() => {
                             told(&id, "gone", &hangup);
-                            return Ok(());
+                            return stop(pass_on, hangup);
                         }
                         _ = tokio::time::sleep_until(deadline) => {}
                     }
@@ -152,7 +167,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
             emit(json!({"ev": "done", "id": id}));
             match response.write_all(b"slept\n").await {
                 Ok(()) => Ok(()),
-                Err(err) => on_write_error(&id, err),
+                Err(err) => on_write_error(&id, err, pass_on),
             }
         }
         "/stream" => {
@@ -162,7 +177,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
                 tokio::select! {
                     hangup = &mut hung_up => {
                         told(&id, "signal", &hangup);
-                        return Ok(());
+                        return stop(pass_on, hangup);
                     }
                     _ = tokio::time::sleep_until(deadline) => {
                         emit(json!({"ev": "done", "id": id}));
@@ -174,7 +189,7 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
                             response.flush().await
                         };
                         if let Err(err) = written.await {
-                            return on_write_error(&id, err);
+                            return on_write_error(&id, err, pass_on);
                         }
                     }
                 }
@@ -185,14 +200,14 @@ async fn probe(request: Request, mut response: ResponseWriter) -> hangup::Result
             tokio::select! {
                 hangup = &mut hung_up => {
                     told(&id, "signal", &hangup);
-                    Ok(())
+                    stop(pass_on, hangup)
                 }
                 result = response.write_all(zeroes()) => match result {
                     Ok(()) => {
                         emit(json!({"ev": "done", "id": id}));
                         Ok(())
                     }
-                    Err(err) => on_write_error(&id, err),
+                    Err(err) => on_write_error(&id, err, pass_on),
                 },
             }
         }
