@@ -736,6 +736,7 @@ def main():
     finally:
         stop(probe_proc, "proxy_probe")
         timer.cancel()
+        shutil.rmtree(tmp_root, ignore_errors=True)
 
     elapsed = time.monotonic() - started
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
@@ -749,7 +750,6 @@ def main():
     if args.raw:
         with open(args.raw, "w") as f:
             json.dump(raw, f, indent=1)
-    shutil.rmtree(tmp_root, ignore_errors=True)
     if ran_out:
         print(f"\ntime limit ({args.time_limit:.0f} s) reached: some cells have fewer rounds",
               file=sys.stderr)
