@@ -101,6 +101,7 @@ pub mod __private {
     use bytes::BytesMut;
 
     use crate::error::BadRequest;
+    pub use crate::proxy::parse_for_fuzzing as parse_proxy_header;
 
     /// Parses one head with the default limits and builds its header map
     /// and `Uri`, as a handler asking for them would. Returns the bytes the
