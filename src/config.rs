@@ -21,6 +21,7 @@
 //! | [`ack_wait`](ConfigBuilder::ack_wait) | 250 ms | an outcome waits this long for the client's TCP to acknowledge the response |
 //! | [`on_outcome`](ConfigBuilder::on_outcome) | none | a hook for every [`Outcome`] (tests, metrics, the lab) |
 //! | [`max_connections`](ConfigBuilder::max_connections) | 10,000 | past it, new connections wait in the kernel's backlog instead of taking memory and descriptors |
+//! | [`proxy_protocol`](ConfigBuilder::proxy_protocol) | off | a header is expected only where a trusted proxy sends it |
 //! | `tls` (`tls` feature) | none | plain TCP unless given a `rustls::ServerConfig` |
 //! | `tls_handshake_timeout` (`tls` feature) | 10 s | slow-loris works on handshakes too |
 //! | `max_tls_handshakes` (`tls` feature) | 128 | handshakes cost CPU: past it, new connections wait in the backlog |
@@ -55,6 +56,7 @@ pub struct Config {
     pub(crate) ack_wait: Duration,
     pub(crate) outcome_hook: Option<OutcomeHook>,
     pub(crate) max_connections: usize,
+    pub(crate) proxy_protocol: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     #[cfg(feature = "tls")]
@@ -85,6 +87,7 @@ impl Default for Config {
             ack_wait: Duration::from_millis(250),
             outcome_hook: None,
             max_connections: 20_000,
+            proxy_protocol: false,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -310,6 +313,27 @@ impl ConfigBuilder {
     /// the open count.
     pub fn max_connections(&mut self, connections: usize) -> &mut Self {
         self.config.max_connections = connections;
+        self
+    }
+
+    /// Expects every connection to start with a PROXY protocol header
+    /// (version 1 or 2, as HAProxy, nginx's `stream` module and cloud load
+    /// balancers send it) and takes the client's address from it: for
+    /// [`Request::remote_addr`](crate::Request::remote_addr), outcomes,
+    /// departures and the access log. Default: off.
+    ///
+    /// Turn it on only for a listener that nothing but the proxy can
+    /// reach: whoever connects can claim any address. The header must
+    /// arrive within `header_read_timeout` (and before a TLS handshake);
+    /// a connection without a valid one is closed without a response,
+    /// with a departure record (phase `proxy_header`, cause
+    /// `proxy_header_refused` and the rule it broke; counted in
+    /// `proxy_header_refusals`). A v2 header can be at most 4 KiB. A
+    /// header without usable addresses (v2 `LOCAL`, the proxy's own
+    /// health check; v1 `UNKNOWN`) keeps the socket's own. Relayed
+    /// connections do not park when idle (the proxy holds few of them).
+    pub fn proxy_protocol(&mut self, enabled: bool) -> &mut Self {
+        self.config.proxy_protocol = enabled;
         self
     }
 

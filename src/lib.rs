@@ -54,8 +54,6 @@ mod h1;
 mod handler;
 mod outcome;
 mod park;
-// Not used by the connection loop yet (issue 17): allowed until integrated.
-#[allow(dead_code)]
 mod proxy;
 mod request;
 mod response;

@@ -1,4 +1,4 @@
-//! The crate's only `unsafe` code: three raw socket calls, one clock read,
+//! The crate's only `unsafe` code: four raw socket calls, one clock read,
 //! one reactor registration that safe APIs do not offer, a string view of
 //! ASCII bytes without UTF-8 validation, and a box handed between threads
 //! by one atomic swap. Everything here is small enough to check by eye.
@@ -44,6 +44,35 @@ pub(crate) fn recv_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<us
     // capacity.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Copies the bytes waiting in the socket's receive queue into `buf`'s
+/// spare capacity without consuming them (`MSG_PEEK`): a later read gets
+/// them again. Returns how many; 0 means EOF (or no spare capacity).
+pub(crate) fn peek_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let n = SockRef::from(stream).peek(spare)?;
+    // SAFETY: as in `recv_into`: `peek` wrote n bytes into the first n
+    // slots of `spare`, and n cannot exceed its length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Takes `count` bytes off the socket's receive queue and drops them: the
+/// ones a [`peek_into`] showed are there. Returns how many it took (fewer
+/// only at EOF or when fewer are waiting).
+pub(crate) fn discard(stream: &TcpStream, count: usize) -> io::Result<usize> {
+    let mut scratch = [MaybeUninit::<u8>::uninit(); 512];
+    let socket = SockRef::from(stream);
+    let mut taken = 0;
+    while taken < count {
+        let want = (count - taken).min(scratch.len());
+        match socket.recv(&mut scratch[..want])? {
+            0 => break,
+            n => taken += n,
+        }
+    }
+    Ok(taken)
 }
 
 /// Sends up to `count` bytes of `file`, from `offset`, to the socket with

@@ -1,7 +1,10 @@
-//! A new connection's transport: plain TCP at once, or TLS once its
-//! handshake is done. A handshake is bounded by `tls_handshake_timeout`
-//! and ends early if the server starts shutting down; one that fails or is
-//! abandoned is a [`Departure`] in phase `handshake`, counted and logged
+//! A new connection's transport, in the order its bytes come: the PROXY
+//! protocol header (when the listener expects one), then the TLS
+//! handshake (on a TLS listener), then the stream is ready for requests.
+//! Each step is bounded in time (`header_read_timeout` for the header,
+//! `tls_handshake_timeout` for the handshake) and ends early if the server
+//! starts shutting down; a connection that fails or abandons one is a
+//! [`Departure`] in phase `proxy_header` or `handshake`, counted and logged
 //! like a client that left before its head.
 
 use std::net::SocketAddr;
@@ -11,13 +14,13 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::transport::Transport;
 
+use std::time::Instant;
+
+use crate::exchange::hangup::{Detection, HangupCause, Phase, classify};
+use crate::outcome::{Departure, DepartureCause};
+use crate::proxy;
 #[cfg(feature = "tls")]
-use {
-    crate::exchange::hangup::{Detection, HangupCause, Phase, classify},
-    crate::outcome::{Departure, DepartureCause},
-    crate::transport::tls::HandshakeError,
-    std::time::Instant,
-};
+use crate::transport::tls::HandshakeError;
 
 use super::ServerParts;
 
@@ -28,22 +31,73 @@ use super::ServerParts;
 pub(super) async fn transport<H>(
     stream: TcpStream,
     remote_addr: SocketAddr,
-    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] server: &ServerParts<H>,
+    server: &ServerParts<H>,
     handshake_slot: Option<OwnedSemaphorePermit>,
 ) -> Option<Transport> {
-    let transport = match Transport::new(stream, remote_addr) {
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut transport = match Transport::new(stream, remote_addr) {
         Ok(transport) => transport,
         Err(err) => {
             tracing::debug!(%remote_addr, %err, "connection dropped before setup");
             return None;
         }
     };
+    if server.config.proxy_protocol && !relayed(&mut transport, server).await {
+        return None;
+    }
     #[cfg(feature = "tls")]
     if let Some(tls) = &server.config.tls {
         return handshake(transport, tls.clone(), server, handshake_slot).await;
     }
     drop(handshake_slot);
     Some(transport)
+}
+
+/// Reads the PROXY protocol header off the front of the connection and
+/// takes the client's addresses from it. False when the connection is
+/// refused (its departure recorded) or the server is shutting down.
+async fn relayed<H>(transport: &mut Transport, server: &ServerParts<H>) -> bool {
+    let started = Instant::now();
+    let limits = proxy::Limits::default();
+    let mut seen = 0;
+    let header = transport.take_prefix(limits.max_header_bytes(), |bytes| {
+        seen = bytes.len();
+        match proxy::parse(bytes, &limits) {
+            Ok(None) => None,
+            Ok(Some((header, used))) => Some((Ok(header), used)),
+            Err(refused) => Some((Err(refused), 0)),
+        }
+    });
+    let read = tokio::select! {
+        read = tokio::time::timeout(server.config.header_read_timeout, header) => read,
+        () = server.shutdown.draining_started() => return false,
+    };
+    let cause = match read {
+        Ok(Ok(Ok(header))) => {
+            if let Some(addresses) = header.addresses {
+                transport.relayed_for(addresses.source, addresses.destination);
+            }
+            return true;
+        }
+        Ok(Ok(Err(refused))) => DepartureCause::ProxyHeaderRefused(refused.reason()),
+        Ok(Err(err)) => match classify(&err, Detection::Read) {
+            Some(cause) => DepartureCause::Left(cause),
+            None => {
+                tracing::debug!(remote_addr = %transport.remote_addr(), %err, "PROXY header read failed");
+                return false;
+            }
+        },
+        Err(_elapsed) => DepartureCause::Left(HangupCause::ReadTimeout),
+    };
+    Departure {
+        remote_addr: transport.remote_addr(),
+        cause,
+        phase: Phase::ProxyHeader,
+        received: seen as u64,
+        duration: started.elapsed(),
+    }
+    .record(&server.metrics);
+    false
 }
 
 /// Runs the TLS handshake on `transport`, bounded in time and by the
@@ -56,7 +110,7 @@ async fn handshake<H>(
     server: &ServerParts<H>,
     slot: Option<OwnedSemaphorePermit>,
 ) -> Option<Transport> {
-    let accepted = Instant::now();
+    let started = Instant::now();
     let remote_addr = transport.remote_addr();
     let handshake = tokio::time::timeout(
         server.config.tls_handshake_timeout,
@@ -89,7 +143,7 @@ async fn handshake<H>(
         cause,
         phase: Phase::Handshake,
         received: 0,
-        duration: accepted.elapsed(),
+        duration: started.elapsed(),
     }
     .record(&server.metrics);
     None

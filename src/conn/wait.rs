@@ -302,8 +302,7 @@ impl<H: Handler> Conn<H> {
             // The lot would find such bytes (a socket joins its set
             // level-checked), but serving them now is cheaper.
             && !self.link.transport.may_hold_unannounced_bytes()
-            // A TLS session's state would have to park with the socket.
-            && self.link.transport.is_plain()
+            && self.link.transport.can_park()
             && self.server.parking.is_some()
     }
 }

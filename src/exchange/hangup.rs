@@ -96,6 +96,11 @@ impl fmt::Display for HangupCause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Phase {
+    /// Reading the PROXY protocol header, before anything else (a
+    /// [`Departure`]'s phase only).
+    ///
+    /// [`Departure`]: crate::Departure
+    ProxyHeader,
     /// The TLS handshake, before any request byte (a [`Departure`]'s
     /// phase only).
     ///
@@ -116,6 +121,7 @@ impl Phase {
     /// A short lowercase name, stable for logs.
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::ProxyHeader => "proxy_header",
             Phase::Handshake => "handshake",
             Phase::ReadingHead => "reading_head",
             Phase::ReadingBody => "reading_body",

@@ -44,9 +44,10 @@ pub(crate) fn outcome(outcome: &Outcome) {
 /// Writes the line for a client that left before its head was complete
 /// (or before its TLS handshake was).
 pub(crate) fn departure(departure: &Departure) {
-    // rustls's words (its error's names, never the client's bytes).
+    // rustls's or the PROXY parser's words, never the client's bytes.
     let detail = match &departure.cause {
         DepartureCause::TlsHandshake(detail) => Some(detail.as_str()),
+        DepartureCause::ProxyHeaderRefused(reason) => Some(*reason),
         _ => None,
     };
     // The one departure that was answered.
@@ -66,10 +67,10 @@ pub(crate) fn departure(departure: &Departure) {
             )
         };
     }
-    if departure.phase == Phase::Handshake {
-        line!("TLS handshake not completed");
-    } else {
-        line!("client left before its request head was complete");
+    match departure.phase {
+        Phase::ProxyHeader => line!("PROXY protocol header not received"),
+        Phase::Handshake => line!("TLS handshake not completed"),
+        _ => line!("client left before its request head was complete"),
     }
 }
 

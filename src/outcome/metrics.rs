@@ -27,6 +27,7 @@ struct MetricsInner {
     cutoffs: [AtomicU64; Cutoff::ALL.len()],
     departures: [AtomicU64; HangupCause::ALL.len()],
     tls_handshake_failures: AtomicU64,
+    proxy_header_refusals: AtomicU64,
     accept_pauses: AtomicU64,
     rejected: AtomicU64,
     bytes_written: AtomicU64,
@@ -59,6 +60,9 @@ pub struct MetricsSnapshot {
     /// [`DepartureCause::PlainHttpOnTls`]); clients that hung up or went
     /// silent in their handshake count in `departures`.
     pub tls_handshake_failures: u64,
+    /// Connections refused for their PROXY protocol header
+    /// ([`DepartureCause::ProxyHeaderRefused`]).
+    pub proxy_header_refusals: u64,
     /// Times the server stopped accepting because
     /// [`max_connections`](crate::ConfigBuilder::max_connections) were
     /// open (or, on TLS, `max_tls_handshakes` were in progress): new
@@ -128,6 +132,7 @@ impl Metrics {
                 .map(|&cause| (cause, by(&m.departures, cause.index())))
                 .collect(),
             tls_handshake_failures: load(&m.tls_handshake_failures),
+            proxy_header_refusals: load(&m.proxy_header_refusals),
             accept_pauses: load(&m.accept_pauses),
             rejected: load(&m.rejected),
             bytes_written: load(&m.bytes_written),
@@ -172,6 +177,7 @@ impl Metrics {
             DepartureCause::TlsHandshake(_) | DepartureCause::PlainHttpOnTls => {
                 bump(&self.inner.tls_handshake_failures);
             }
+            DepartureCause::ProxyHeaderRefused(_) => bump(&self.inner.proxy_header_refusals),
         }
     }
 

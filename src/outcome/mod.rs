@@ -191,11 +191,12 @@ pub struct Departure {
     pub remote_addr: SocketAddr,
     /// Why it went.
     pub cause: DepartureCause,
+    /// [`Phase::ProxyHeader`] (the PROXY protocol header, first),
     /// [`Phase::Handshake`] (TLS, before any request byte) or
     /// [`Phase::ReadingHead`].
     pub phase: Phase,
-    /// Bytes of the unfinished head it had sent (0 for a connection that
-    /// never sent a byte, and during a handshake).
+    /// Bytes of the unfinished head (or PROXY header) it had sent: 0 for a
+    /// connection that never sent a byte, and during a TLS handshake.
     pub received: u64,
     /// Time from the start of the wait (the accept, or the end of the
     /// previous exchange) to its departure.
@@ -229,6 +230,11 @@ pub enum DepartureCause {
     /// It spoke plain HTTP to a TLS listener. It was answered, in plain
     /// HTTP, with a `400` that says so, and the connection closed.
     PlainHttpOnTls,
+    /// On a listener that expects the PROXY protocol, its first bytes were
+    /// not a valid header (the reason says which rule they broke; a client
+    /// that connected directly sends "not a proxy protocol header"). The
+    /// connection was closed without a response.
+    ProxyHeaderRefused(&'static str),
 }
 
 impl DepartureCause {
@@ -239,6 +245,7 @@ impl DepartureCause {
             DepartureCause::Left(cause) => cause.as_str(),
             DepartureCause::TlsHandshake(_) => "tls_handshake_failed",
             DepartureCause::PlainHttpOnTls => "plain_http_on_tls",
+            DepartureCause::ProxyHeaderRefused(_) => "proxy_header_refused",
         }
     }
 
@@ -256,6 +263,9 @@ impl fmt::Display for DepartureCause {
         match self {
             DepartureCause::TlsHandshake(detail) => {
                 write!(f, "{}: {detail}", self.as_str())
+            }
+            DepartureCause::ProxyHeaderRefused(reason) => {
+                write!(f, "{}: {reason}", self.as_str())
             }
             _ => f.write_str(self.as_str()),
         }

@@ -100,7 +100,9 @@ use std::net::SocketAddr;
 pub(crate) const V1_MAX_BYTES: usize = v1::MAX_LINE_BYTES;
 
 /// The largest v2 header without TLVs (232 bytes: `UNIX` paths), the
-/// smallest sensible [`Limits::max_v2_bytes`].
+/// smallest sensible [`Limits::max_v2_bytes`] (should the limit ever be
+/// configurable; the server uses the default).
+#[cfg(test)]
 pub(crate) const V2_SMALLEST_LIMIT_BYTES: usize = v2::SMALLEST_LIMIT_BYTES;
 
 /// Limits for [`parse`].
@@ -174,18 +176,6 @@ pub(crate) struct ProxyHeader {
     /// gives none the server can use (`LOCAL`, v1 `UNKNOWN`, v2 `UNSPEC`,
     /// `UNIX` or `DGRAM`): the connection keeps the socket's own.
     pub addresses: Option<Addresses>,
-}
-
-impl ProxyHeader {
-    /// The client's address, when the header gives one.
-    pub(crate) fn source(&self) -> Option<SocketAddr> {
-        self.addresses.map(|addresses| addresses.source)
-    }
-
-    /// The address the client connected to, when the header gives one.
-    pub(crate) fn destination(&self) -> Option<SocketAddr> {
-        self.addresses.map(|addresses| addresses.destination)
-    }
 }
 
 /// Why a PROXY protocol header was refused. The connection is closed

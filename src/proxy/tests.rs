@@ -230,14 +230,19 @@ fn errors_display_as_lowercase_reasons() {
 }
 
 #[test]
-fn the_accessors_read_the_addresses() {
+fn relayed_headers_carry_both_addresses_and_local_ones_none() {
     let (_, header) = &valid_headers()[0];
     let source: SocketAddr = "203.0.113.9:40000".parse().unwrap();
     let destination: SocketAddr = "10.1.2.3:8080".parse().unwrap();
-    assert_eq!(header.source(), Some(source));
-    assert_eq!(header.destination(), Some(destination));
+    assert_eq!(
+        header.addresses,
+        Some(Addresses {
+            source,
+            destination
+        })
+    );
     let (_, local) = valid_headers().pop().unwrap();
-    assert_eq!((local.source(), local.destination()), (None, None));
+    assert_eq!(local.addresses, None);
 }
 
 #[test]

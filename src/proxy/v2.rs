@@ -29,6 +29,7 @@ const UNIX_BYTES: usize = 216;
 
 /// The largest header without TLVs (`UNIX`): a `max_v2_bytes` smaller than
 /// this refuses headers the spec allows even without TLVs.
+#[cfg(test)]
 pub(crate) const SMALLEST_LIMIT_BYTES: usize = FIXED_BYTES + UNIX_BYTES;
 
 /// What the bytes after the fixed part hold, by the family and transport.

@@ -39,6 +39,8 @@ use socket::Socket;
 #[derive(Debug)]
 pub(crate) struct Transport {
     socket: Socket,
+    /// Its addresses came from a PROXY protocol header.
+    relayed: bool,
     /// The TLS session over the socket, on a TLS listener.
     #[cfg(feature = "tls")]
     tls: Option<tls::Tls>,
@@ -54,6 +56,7 @@ impl Transport {
     pub(crate) fn new(stream: TcpStream, remote_addr: SocketAddr) -> io::Result<Self> {
         Ok(Transport {
             socket: Socket::new(stream, remote_addr)?,
+            relayed: false,
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -75,6 +78,31 @@ impl Transport {
         debug_assert!(self.tls.is_none(), "one handshake per connection");
         self.tls = Some(tls::Tls::handshake(&self.socket, config).await?);
         Ok(())
+    }
+
+    /// Takes the bytes a prefix (a PROXY protocol header) is made of off
+    /// the front of the stream, without reading a byte past it: see
+    /// [`Socket::take_prefix`]. Before anything else is read.
+    pub(crate) async fn take_prefix<T>(
+        &self,
+        max: usize,
+        decide: impl FnMut(&[u8]) -> Option<(T, usize)>,
+    ) -> io::Result<T> {
+        self.socket.take_prefix(max, decide).await
+    }
+
+    /// Records the addresses a proxy relayed the connection for (the
+    /// client's, and the one it connected to).
+    pub(crate) fn relayed_for(&mut self, remote_addr: SocketAddr, local_addr: SocketAddr) {
+        self.socket.set_addrs(remote_addr, local_addr);
+        self.relayed = true;
+    }
+
+    /// True when a plain connection with its own addresses: it can park
+    /// (a TLS session's state, or relayed addresses, would have to park
+    /// with the socket).
+    pub(crate) fn can_park(&self) -> bool {
+        self.is_plain() && !self.relayed
     }
 
     /// The TLS session, if this is a TLS connection.
@@ -112,6 +140,7 @@ impl Transport {
     ) -> io::Result<Self> {
         Ok(Transport {
             socket: Socket::resumed(socket, remote_addr)?,
+            relayed: false,
             #[cfg(feature = "tls")]
             tls: None,
         })

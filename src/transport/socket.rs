@@ -182,6 +182,56 @@ impl Socket {
         sys::recv_into(&self.stream, buf)
     }
 
+    /// Looks at the first bytes the client sent without consuming them:
+    /// waits until `decide` answers for the bytes waiting (at most `max`;
+    /// its answer for `None`: not enough yet), then takes the `usize` bytes
+    /// it says it used off the queue and returns its answer. Everything
+    /// after them stays for the next read. `UnexpectedEof` when the client
+    /// closes before `decide` answers, `InvalidData` when `max` bytes are
+    /// not enough for it.
+    pub(crate) async fn take_prefix<T>(
+        &self,
+        max: usize,
+        mut decide: impl FnMut(&[u8]) -> Option<(T, usize)>,
+    ) -> io::Result<T> {
+        let mut buf = BytesMut::with_capacity(max);
+        loop {
+            let ready = self.stream.ready(Interest::READABLE).await?;
+            // In `try_io`: an unfinished prefix clears the readable flag
+            // with the readiness sampled before the peek, so bytes that
+            // arrive meanwhile wake the next wait.
+            let decided = self.stream.try_io(Interest::READABLE, || {
+                buf.clear();
+                let n = sys::peek_into(&self.stream, &mut buf)?;
+                match decide(&buf) {
+                    Some(decided) => Ok(decided),
+                    None if n == 0 || ready.is_read_closed() => {
+                        Err(io::ErrorKind::UnexpectedEof.into())
+                    }
+                    None if n >= max => Err(io::ErrorKind::InvalidData.into()),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            });
+            match decided {
+                Ok((answer, used)) => {
+                    if sys::discard(&self.stream, used)? < used {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    return Ok(answer);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The connection's addresses as a proxy relayed them (the PROXY
+    /// protocol): the client's, and the one it connected to.
+    pub(crate) fn set_addrs(&mut self, remote_addr: SocketAddr, local_addr: SocketAddr) {
+        self.remote_addr = remote_addr;
+        self.local_addr = local_addr;
+    }
+
     /// Clears tokio's readable flag unless an event arrived since it was
     /// last observed.
     fn clear_readable(&self) {

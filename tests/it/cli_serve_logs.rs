@@ -260,3 +260,31 @@ async fn a_warning_shows_the_clients_path_escaped() {
     wait_for_access_lines(&served, 2).await;
     assert_stderr_is_the_servers_own(&served);
 }
+
+/// `--proxy-protocol`: the access line names the client the header
+/// relays; a connection without a header is refused, unanswered, with a
+/// line of its own.
+#[tokio::test]
+async fn behind_a_proxy_the_log_names_the_relayed_client() {
+    let (_scratch, root) = site("proxy-protocol");
+    let served = Served::start_with(&root, "info", &["--proxy-protocol"]);
+    let mut request = b"PROXY TCP4 203.0.113.9 198.51.100.7 40000 443\r\n".to_vec();
+    request.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let response = raw_exchange(served.addr, &request).await;
+    assert!(response.starts_with(b"HTTP/1.1 200 OK"), "{response:?}");
+    let line = served
+        .stderr
+        .wait_for("the relayed request's line", |l| {
+            l.contains(" target=/hello.txt ")
+        })
+        .await;
+    assert!(line.contains(" remote_addr=203.0.113.9:40000 "), "{line}");
+
+    let bare = raw_exchange(served.addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(bare.is_empty(), "{bare:?}");
+    let refused = served
+        .stderr
+        .wait_for("the refusal", |l| l.contains("proxy_header_refused"))
+        .await;
+    assert!(refused.contains("not a proxy protocol header"), "{refused}");
+}

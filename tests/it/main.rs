@@ -24,6 +24,7 @@ mod parking;
 mod pipelining;
 mod policies;
 mod proptests;
+mod proxy_protocol;
 mod rejections;
 mod requests;
 mod responses;

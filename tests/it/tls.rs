@@ -22,12 +22,12 @@ use crate::support::{
 
 /// A certificate for `localhost` and 127.0.0.1, with its server and
 /// client configurations.
-struct Pki {
-    server: Arc<ServerConfig>,
-    client: Arc<ClientConfig>,
+pub(crate) struct Pki {
+    pub(crate) server: Arc<ServerConfig>,
+    pub(crate) client: Arc<ClientConfig>,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
     let cert = CertificateDer::from(certified.cert.der().to_vec());

@@ -130,6 +130,7 @@ Examples:
   hangup serve dist --spa --compress        a single-page app, compressed
   hangup serve inbox --upload --auth me:pw  a drop box with a password
   hangup serve site --tls-self-signed       HTTPS on this machine
+  hangup serve site --proxy-protocol        behind HAProxy's send-proxy-v2
 
 HTTPS:
   --tls-cert FILE --tls-key FILE serve HTTPS (TLS 1.3 and 1.2, ALPN
@@ -141,6 +142,13 @@ HTTPS:
   curl --cacert PATH https://localhost:8080/ trusts it. Plain HTTP sent
   to the HTTPS port is answered 400. written and acked count the
   response's bytes, not TLS's.
+
+Behind a proxy:
+  --proxy-protocol reads the PROXY protocol header (v1 or v2) that HAProxy
+  (send-proxy, send-proxy-v2) or nginx's stream module (proxy_protocol
+  on) put before each connection, and logs the client's address from it.
+  Connections without a valid header are closed unanswered and logged.
+  Use it only where nothing but the proxy can connect.
 
 Ctrl-C stops accepting and gives downloads 5 s to finish; a second Ctrl-C
 quits at once.";
@@ -232,6 +240,12 @@ pub struct Args {
     /// fingerprint are printed (curl --cacert FILE trusts it).
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
+    /// Expect a PROXY protocol header (v1 or v2) at the start of every
+    /// connection, and log the client's address from it. Only behind a
+    /// proxy that sends one (HAProxy's send-proxy, nginx's stream
+    /// proxy_protocol on): connections without it are refused.
+    #[arg(long)]
+    pub proxy_protocol: bool,
 }
 
 /// Where HTTPS certificates come from, if anywhere.
@@ -267,6 +281,7 @@ impl Tls {
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let requests = logfmt::init(args.log_format, args.quiet);
     let tls = Tls::of(&args);
+    let proxy_protocol = args.proxy_protocol;
     let root = open_root(&args.dir)?;
     let not_found = args.not_found_page.as_deref().map(read_page).transpose()?;
     let mut addr = args.addr;
@@ -292,7 +307,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(settings, addr, tls))
+    runtime.block_on(serve(settings, addr, tls, proxy_protocol))
 }
 
 /// The loaded certificate and what keeps it current, for as long as the
@@ -360,11 +375,16 @@ async fn serve(
     settings: Settings,
     addr: SocketAddr,
     tls: Tls,
+    proxy_protocol: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = settings.root.clone();
-    let summary = summary(&settings);
+    let mut summary = summary(&settings);
+    if proxy_protocol {
+        summary.push("expecting a PROXY protocol header on every connection".to_owned());
+    }
     let https = https(tls)?;
     let mut config = Config::builder();
+    config.proxy_protocol(proxy_protocol);
     if let Some(https) = &https {
         config.tls(https.config.clone());
     }
