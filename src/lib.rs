@@ -2,12 +2,16 @@
 //!
 //! # The life of a request
 //!
-//! 1. [`Server`] (`server`) accepts a connection and spawns one task for
-//!    it (`conn`). Its bytes pass through a `transport` (plain TCP today;
-//!    the seam a TLS stream plugs into), and the task waits for a head
-//!    (`conn::wait`: a new connection's first head, idle between requests,
-//!    or a head arriving; a client that leaves first leaves a
-//!    [`Departure`]).
+//! 1. [`Server`] (`server`) accepts a connection once it has room for it
+//!    (`max_connections`; on TLS, `max_tls_handshakes`) and spawns one
+//!    task for it (`conn`). `conn::establish` readies its `transport`: the
+//!    PROXY protocol header first where one is expected (`proxy`), then
+//!    the TLS handshake on a TLS listener (`transport::tls`, rustls driven
+//!    record by record; certificates from [`tls`]). Every byte then passes
+//!    through the transport, and the task waits for a head (`conn::wait`:
+//!    a new connection's first head, idle between requests, or a head
+//!    arriving). A client that leaves before its head is complete (or
+//!    fails its header or handshake) leaves a [`Departure`].
 //! 2. `h1::head` parses the head with httparse under RFC 9112's strict
 //!    rules; a malformed head is answered with a 4xx/5xx and a clean
 //!    close (`conn::close`). The target and the fields are checked and
