@@ -21,6 +21,7 @@
 //! | [`ack_wait`](ConfigBuilder::ack_wait) | 250 ms | an outcome waits this long for the client's TCP to acknowledge the response |
 //! | [`on_outcome`](ConfigBuilder::on_outcome) | none | a hook for every [`Outcome`] (tests, metrics, the lab) |
 //! | [`max_connections`](ConfigBuilder::max_connections) | 10,000 | past it, new connections wait in the kernel's backlog instead of taking memory and descriptors |
+//! | [`head_memory_budget`](ConfigBuilder::head_memory_budget) | 32 MiB | a flood of large unfinished heads holds bounded memory whatever `max_head_bytes` |
 //! | [`proxy_protocol`](ConfigBuilder::proxy_protocol) | off | a header is expected only where a trusted proxy sends it |
 //! | `tls` (`tls` feature) | none | plain TCP unless given a `rustls::ServerConfig` |
 //! | `tls_handshake_timeout` (`tls` feature) | 10 s | slow-loris works on handshakes too |
@@ -56,6 +57,7 @@ pub struct Config {
     pub(crate) ack_wait: Duration,
     pub(crate) outcome_hook: Option<OutcomeHook>,
     pub(crate) max_connections: usize,
+    pub(crate) head_memory_budget: usize,
     pub(crate) proxy_protocol: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -87,6 +89,7 @@ impl Default for Config {
             ack_wait: Duration::from_millis(250),
             outcome_hook: None,
             max_connections: 20_000,
+            head_memory_budget: 32 << 20,
             proxy_protocol: false,
             #[cfg(feature = "tls")]
             tls: None,
@@ -316,6 +319,25 @@ impl ConfigBuilder {
         self
     }
 
+    /// Memory, server-wide, that request heads still arriving may hold
+    /// beyond the first 1 KiB each. Default: 32 MiB. Range: twice
+    /// `max_head_bytes` (a buffer grows by doubling, and one head of
+    /// `max_head_bytes` must always fit) to 1 TiB.
+    ///
+    /// A connection whose head does not fit 1 KiB claims the room its read
+    /// buffer grows by from this budget before reading more; when the
+    /// budget is spent it is answered `431 Request Header Fields Too
+    /// Large` and closed (a rejection line, reason "the server's memory
+    /// for request heads is in use"). So connections that each send most
+    /// of a large head and stop hold at most `max_connections` × 1 KiB +
+    /// this, whatever `max_head_bytes`; heads of up to 1 KiB (nearly all)
+    /// are served meanwhile. A claim is given back when the connection
+    /// frees its buffers (idle, or closed).
+    pub fn head_memory_budget(&mut self, bytes: usize) -> &mut Self {
+        self.config.head_memory_budget = bytes;
+        self
+    }
+
     /// Expects every connection to start with a PROXY protocol header
     /// (version 1 or 2, as HAProxy, nginx's `stream` module and cloud load
     /// balancers send it) and takes the client's address from it: for
@@ -396,6 +418,12 @@ impl ConfigBuilder {
         }
         if !(1..=10_000).contains(&c.max_headers) {
             return invalid("max_headers", "must be between 1 and 10000");
+        }
+        if c.head_memory_budget < 2 * c.max_head_bytes || c.head_memory_budget > 1 << 40 {
+            return invalid(
+                "head_memory_budget",
+                "must be between twice max_head_bytes and 1 TiB",
+            );
         }
         if !(1..=10_000_000).contains(&c.max_connections) {
             return invalid("max_connections", "must be between 1 and 10000000");

@@ -175,6 +175,11 @@ pub enum BadRequest {
     HeadTooLarge,
     /// The head has more than `max_headers` fields (431).
     TooManyHeaders,
+    /// The head was still arriving, its read buffer had to grow past
+    /// 1 KiB, and the server's memory budget for heads
+    /// (`head_memory_budget`) was spent: a flood of large heads holds it
+    /// (431). Heads of up to 1 KiB are never refused for it.
+    HeadMemoryBudget,
     /// The request line is not `method SP target SP version CRLF` (400).
     InvalidRequestLine,
     /// The request target is not a valid URI (400).
@@ -225,9 +230,9 @@ impl BadRequest {
     pub fn status(self) -> StatusCode {
         match self {
             BadRequest::RequestLineTooLong => StatusCode::URI_TOO_LONG,
-            BadRequest::HeadTooLarge | BadRequest::TooManyHeaders => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
+            BadRequest::HeadTooLarge
+            | BadRequest::TooManyHeaders
+            | BadRequest::HeadMemoryBudget => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             BadRequest::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             BadRequest::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::BAD_REQUEST,
@@ -240,6 +245,7 @@ impl BadRequest {
             BadRequest::RequestLineTooLong => "request line too long",
             BadRequest::HeadTooLarge => "request head too large",
             BadRequest::TooManyHeaders => "too many header fields",
+            BadRequest::HeadMemoryBudget => "the server's memory for request heads is in use",
             BadRequest::InvalidRequestLine => "malformed request line",
             BadRequest::InvalidTarget => "invalid request target",
             BadRequest::UnsupportedVersion => "http version not supported",

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn::{Admitted, Conn, ServerParts};
+use crate::conn::{Admitted, Conn, HeadBudget, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::outcome::Metrics;
@@ -137,6 +137,7 @@ impl<H: Handler> Server<H> {
                 None
             }
         };
+        let head_budget = Arc::new(HeadBudget::new(config.head_memory_budget));
         let server = ServerParts {
             handler,
             config,
@@ -144,6 +145,7 @@ impl<H: Handler> Server<H> {
             metrics,
             tracker: tracker.clone(),
             parking,
+            head_budget,
         };
         let capacity = Capacity::new(&server.config);
         loop {

@@ -22,6 +22,7 @@
 //! one outcome, through the connection's ledger, even when the task is
 //! dropped mid-exchange ([`Live`]).
 
+mod budget;
 mod close;
 mod dispatch;
 mod establish;
@@ -54,6 +55,8 @@ use crate::shutdown::{Shutdown, Stage};
 use crate::transport::Transport;
 use tokio::sync::OwnedSemaphorePermit;
 
+pub(crate) use budget::HeadBudget;
+use budget::HeadClaim;
 use dispatch::Next;
 pub(crate) use wait::Parked;
 
@@ -74,6 +77,8 @@ pub(crate) struct ServerParts<H> {
     /// Where idle connections park; `None` when the lot could not be set
     /// up (they then keep their tasks).
     pub parking: Option<Arc<ParkingLot<Parked>>>,
+    /// The memory heads still arriving may hold, server-wide.
+    pub head_budget: Arc<HeadBudget>,
 }
 
 impl<H> Clone for ServerParts<H> {
@@ -85,6 +90,7 @@ impl<H> Clone for ServerParts<H> {
             metrics: self.metrics.clone(),
             tracker: self.tracker.clone(),
             parking: self.parking.clone(),
+            head_budget: self.head_budget.clone(),
         }
     }
 }
@@ -147,6 +153,9 @@ pub(crate) struct Conn<H> {
     /// close) that woke it are waiting, so it must read before it may
     /// park again.
     unread_since_resume: bool,
+    /// The read buffer's claim on the server's head budget, once a head
+    /// did not fit its first read.
+    head_claim: Option<HeadClaim>,
 }
 
 /// The slots the accept loop took for a connection before accepting it.
@@ -159,59 +168,82 @@ pub(crate) struct Admitted {
     pub handshake: Option<OwnedSemaphorePermit>,
 }
 
+/// How a connection task begins.
+enum Start {
+    /// A connection just accepted: its transport is yet to be established.
+    Accepted {
+        stream: TcpStream,
+        admitted: Admitted,
+    },
+    /// A parked connection whose bytes (or close) arrived.
+    Resumed {
+        socket: std::net::TcpStream,
+        parked: Parked,
+    },
+}
+
 impl<H: Handler> Conn<H> {
     /// Serves one accepted connection until it closes or parks.
-    pub(crate) async fn serve(
+    pub(crate) fn serve(
         stream: TcpStream,
         remote_addr: SocketAddr,
         server: ServerParts<H>,
         admitted: Admitted,
-    ) {
-        let open = server.metrics.connection_opened(admitted.connection);
-        let transport =
-            establish::transport(stream, remote_addr, &server, admitted.handshake).await;
-        let Some(transport) = transport else { return };
-        // The head's clock starts once the connection can carry one.
-        let ready = Instant::now();
-        let resume = Resume {
-            open,
-            written: 0,
-            served: 0,
-            head_deadline: ready + server.config.header_read_timeout,
-            started: ready,
-        };
-        Self::drive(Ok(transport), remote_addr, server, resume).await;
+    ) -> impl Future<Output = ()> + Send {
+        Self::drive(Start::Accepted { stream, admitted }, remote_addr, server)
     }
 
     /// Serves a parked connection again: bytes (or its close) arrived.
-    async fn resume(socket: std::net::TcpStream, parked: Parked, server: ServerParts<H>) {
-        let (remote_addr, open, written, served) = parked.into_parts();
-        let now = Instant::now();
-        let resume = Resume {
-            open,
-            written,
-            served,
-            head_deadline: now + server.config.header_read_timeout,
-            started: now,
-        };
-        let transport = Transport::resumed(socket, remote_addr);
-        Self::drive(transport, remote_addr, server, resume).await;
+    fn resume(
+        socket: std::net::TcpStream,
+        parked: Parked,
+        server: ServerParts<H>,
+    ) -> impl Future<Output = ()> + Send {
+        let remote_addr = parked.remote_addr();
+        Self::drive(Start::Resumed { socket, parked }, remote_addr, server)
     }
 
     /// Runs the connection in this task until it closes or parks, or the
-    /// grace period of a shutdown ends.
-    async fn drive(
-        transport: std::io::Result<Transport>,
-        remote_addr: SocketAddr,
-        server: ServerParts<H>,
-        resume: Resume,
-    ) {
+    /// grace period of a shutdown ends. One async function from the task's
+    /// start (not one awaiting another): every wake-up of a busy
+    /// connection polls through one state machine fewer.
+    async fn drive(start: Start, remote_addr: SocketAddr, server: ServerParts<H>) {
         let _registration = server.shutdown.register_task().await;
-        let transport = match transport {
-            Ok(transport) => transport,
-            Err(err) => {
-                tracing::debug!(%remote_addr, %err, "connection dropped before setup");
-                return;
+        let (transport, resume) = match start {
+            Start::Accepted { stream, admitted } => {
+                let open = server.metrics.connection_opened(admitted.connection);
+                let transport =
+                    establish::transport(stream, remote_addr, &server, admitted.handshake).await;
+                let Some(transport) = transport else { return };
+                // The head's clock starts once the connection can carry one.
+                let ready = Instant::now();
+                let resume = Resume {
+                    open,
+                    written: 0,
+                    served: 0,
+                    head_deadline: ready + server.config.header_read_timeout,
+                    started: ready,
+                };
+                (transport, resume)
+            }
+            Start::Resumed { socket, parked } => {
+                let (remote_addr, open, written, served) = parked.into_parts();
+                let transport = match Transport::resumed(socket, remote_addr) {
+                    Ok(transport) => transport,
+                    Err(err) => {
+                        tracing::debug!(%remote_addr, %err, "a parked connection could not resume");
+                        return;
+                    }
+                };
+                let now = Instant::now();
+                let resume = Resume {
+                    open,
+                    written,
+                    served,
+                    head_deadline: now + server.config.header_read_timeout,
+                    started: now,
+                };
+                (transport, resume)
             }
         };
         let shutdown = server.shutdown.clone();
@@ -239,6 +271,7 @@ impl<H: Handler> Conn<H> {
             since_yield: 0,
             unread_since_resume: resume.served > 0,
             spare_parts: None,
+            head_claim: None,
         };
         // Weak: parking needs the only strong reference. The conn future is
         // dropped (its outcomes emitted) before the shutdown branch runs; a

@@ -27,6 +27,7 @@ use crate::outcome::ledger::Closing;
 use crate::outcome::{ConnectionGuard, Departure, DepartureCause, ParkedGuard};
 use crate::shutdown::Stage;
 
+use super::budget::{self, HeadClaim};
 use super::{Conn, Live};
 
 /// Read buffer reserved for the first read of a request when the buffer is
@@ -175,6 +176,9 @@ impl<H: Handler> Conn<H> {
                 READ_RESERVE_BYTES
             };
             let nothing_yet = self.input.buf.is_empty();
+            if !nothing_yet && !self.claim_room_for_head(reserve) {
+                return Err(Ending::Reject(BadRequest::HeadMemoryBudget));
+            }
             let read = self.link.transport.read(&mut self.input.buf, reserve);
             let settling = !self.ledger.is_empty();
             let result = tokio::select! {
@@ -278,8 +282,25 @@ impl<H: Handler> Conn<H> {
         }
     }
 
+    /// Makes room for `reserve` more bytes of a head that is arriving,
+    /// claimed from the server's head budget when the buffer grows past
+    /// what every connection may hold (see [`super::budget`]). False when
+    /// the budget is spent.
+    fn claim_room_for_head(&mut self, reserve: usize) -> bool {
+        let buf = &mut self.input.buf;
+        buf.reserve(reserve);
+        if buf.capacity() <= budget::FREE_HEAD_BYTES && self.head_claim.is_none() {
+            return true;
+        }
+        let budget = &self.server.head_budget;
+        self.head_claim
+            .get_or_insert_with(|| HeadClaim::new(budget.clone()))
+            .cover(buf.capacity())
+    }
+
     /// Frees the read buffer (empty while idle) and the writer's buffers.
     fn release_buffers(&mut self) {
+        self.head_claim = None;
         self.input.buf = BytesMut::new();
         self.spare_parts = None;
         self.output.release_buffers();
@@ -375,6 +396,11 @@ pub(crate) struct Parked {
 }
 
 impl Parked {
+    /// The client's address.
+    pub(super) fn remote_addr(&self) -> SocketAddr {
+        self.remote_addr
+    }
+
     /// The address, the open-connection count, the bytes written and the
     /// requests served; the parked count ends here.
     pub(super) fn into_parts(self) -> (SocketAddr, ConnectionGuard, u64, u64) {

@@ -112,6 +112,7 @@ impl Socket {
     /// holds no read buffer (a direct probe, after the watch cleared the
     /// flag, reserves first). `Ready(Ok(0))` is EOF. See the module docs for
     /// when readiness is trusted.
+    #[inline]
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
@@ -244,6 +245,7 @@ impl Socket {
     /// syscall) if it is not. Bytes in a single slice (the others empty) go
     /// out with `send(2)`, which costs the kernel less than `writev(2)`: no
     /// iovec array to import and walk (`benches/socket_write.rs`).
+    #[inline]
     pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match only_non_empty(bufs) {
             Some(only) => self.stream.try_write(only),

@@ -16,6 +16,7 @@ mod delivery;
 mod errors;
 mod examples;
 mod files;
+mod flood;
 mod framing;
 mod hangups;
 mod keep_alive;

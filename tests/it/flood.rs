@@ -1,0 +1,86 @@
+//! Floods of unfinished heads: the server-wide head memory budget
+//! (`head_memory_budget`) refuses the head that would pass it, serves
+//! small heads meanwhile, and gives the memory back when a flooding
+//! connection goes.
+
+use hangup::{Config, Request, ResponseWriter};
+use tokio::io::AsyncWriteExt;
+
+use crate::support::{
+    Capture, connect, metrics_reach, parse_responses, read_until_end, send, spawn,
+    until_server_read,
+};
+
+/// `size` bytes of a head: a request line, a Host, and one long field,
+/// finished with the blank line when `finished`.
+fn head(size: usize, finished: bool) -> Vec<u8> {
+    let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ".to_vec();
+    let end: &[u8] = if finished { b"\r\n\r\n" } else { b"" };
+    head.resize(size - end.len(), b'a');
+    head.extend_from_slice(end);
+    head
+}
+
+async fn ok(_req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
+    res.write_all(b"ok").await
+}
+
+#[tokio::test]
+async fn past_the_head_budget_large_heads_get_431_and_small_ones_are_served() {
+    let (capture, _guard) = Capture::install();
+    let mut builder = Config::builder();
+    // The smallest budget: room for one 64 KiB head (its buffer grows to
+    // 72 KiB beyond the free 1 KiB), not for two of 40 KB.
+    builder.head_memory_budget(128 * 1024);
+    let server = spawn(builder.build().unwrap(), ok).await;
+
+    // One flooding connection: 40 KB of a head, then silence.
+    let mut first = connect(server.addr).await;
+    send(&mut first, &head(40_000, false)).await;
+    until_server_read(&first).await;
+
+    // A second one finds the budget spent: 431, and a clean close.
+    let mut second = connect(server.addr).await;
+    let _ = second.write_all(&head(40_000, false)).await;
+    let (bytes, _) = read_until_end(&mut second).await;
+    let refused = &parse_responses(&bytes, &[false])[0];
+    assert_eq!(refused.status, 431, "{}", String::from_utf8_lossy(&bytes));
+    let lines = capture.wait_for_access_lines(1).await;
+    assert_eq!(
+        lines[0].fields["reason"], "the server's memory for request heads is in use",
+        "{lines:?}"
+    );
+
+    // A small head is served meanwhile.
+    let mut small = connect(server.addr).await;
+    send(&mut small, &head(500, true)).await;
+    let (bytes, _) = read_until_end(&mut small).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+
+    // The first leaves: its claim comes back, and a large head fits again.
+    drop(first);
+    assert!(
+        metrics_reach(&server.metrics, |m| m
+            .departures
+            .iter()
+            .any(|(_, n)| *n == 1))
+        .await
+    );
+    let mut large = connect(server.addr).await;
+    send(&mut large, &head(40_000, true)).await;
+    let (bytes, _) = read_until_end(&mut large).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+    assert_eq!(server.metrics.snapshot().rejected, 1);
+}
+
+#[test]
+fn the_budget_must_hold_one_head_of_the_largest_size() {
+    let mut builder = Config::builder();
+    builder
+        .max_head_bytes(64 * 1024)
+        .head_memory_budget(100 * 1024);
+    match builder.build() {
+        Err(hangup::Error::Config(err)) => assert_eq!(err.setting(), "head_memory_budget"),
+        other => panic!("accepted, or another error: {other:?}"),
+    }
+}
