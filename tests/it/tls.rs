@@ -510,3 +510,63 @@ async fn a_tower_service_runs_unchanged_over_tls() {
     assert_eq!(parse_responses(&bytes, &[false])[0].text(), "axum over tls");
     server.abort();
 }
+
+#[tokio::test]
+async fn a_reload_reaches_new_handshakes_while_open_connections_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let write_pair = || {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(&cert_path, made.cert.pem()).unwrap();
+        std::fs::write(&key_path, made.signing_key.serialize_pem()).unwrap();
+        made.cert.der().to_vec()
+    };
+    let first = write_pair();
+    let loaded = hangup::tls::TlsFiles::new(&cert_path, &key_path)
+        .load()
+        .expect("load");
+    let mut builder = Config::builder();
+    builder.tls(loaded.config.clone());
+    let server = spawn(builder.build().unwrap(), hello).await;
+
+    let trusting = |der: &[u8]| {
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from(der.to_vec())).unwrap();
+        Arc::new(
+            ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    };
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut before = tls_connect(server.addr, &trusting(&first)).await;
+    send(&mut before, get).await;
+    let mut buf = vec![0u8; 4096];
+    let n = before.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let second = write_pair();
+    assert!(loaded.reloader.reload().expect("reload").is_changed());
+
+    // A new handshake gets the new certificate (a client that trusts only
+    // the first one is refused) ...
+    let _ = tls_connect(server.addr, &trusting(&second)).await;
+    let refused = tokio_rustls::TlsConnector::from(trusting(&first))
+        .connect(
+            ServerName::try_from("localhost").unwrap(),
+            connect(server.addr).await,
+        )
+        .await;
+    assert!(refused.is_err(), "the old certificate was still offered");
+    // ... and the connection from before carries on with its session.
+    send(
+        &mut before,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut before).await;
+    assert_eq!(
+        parse_responses(&bytes, &[false])[0].text(),
+        "hello over tls"
+    );
+}
