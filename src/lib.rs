@@ -75,7 +75,7 @@ pub use body::Body;
 pub use config::{Config, ConfigBuilder};
 pub use error::{BadRequest, BoxError, ConfigError, Error, Result};
 pub use escape::Escaped;
-pub use exchange::hangup::{Counters, Detection, Hangup, HangupCause, Phase, TlsClose};
+pub use exchange::hangup::{Counters, Detection, Hangup, HangupCause, Phase};
 pub use exchange::{OnFin, OnHangup};
 pub use handler::Handler;
 pub use outcome::{Cutoff, Departure, DepartureCause, End, Metrics, MetricsSnapshot, Outcome};
@@ -87,6 +87,7 @@ pub use tower::{
     ConnectionAddrs, HangupPolicy, HangupPolicyService, ServiceHandler, serve,
     serve_with_connect_info, service,
 };
+pub use transport::TlsClose;
 pub use upgrade::Upgraded;
 
 /// The `http` crate, whose types this crate's API uses.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::transport::TlsClose;
+
 /// Classifies an I/O error seen by a read or a write: `Some` when it means
 /// the client is gone, `None` for a genuine I/O failure.
 ///
@@ -160,28 +162,6 @@ impl Detection {
             Detection::Read => "read",
             Detection::Write => "write",
             Detection::Timer => "timer",
-        }
-    }
-}
-
-/// How a TLS client ended its side of the session, for a hang-up whose
-/// cause is [`PeerClosed`](HangupCause::PeerClosed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TlsClose {
-    /// It sent a `close_notify` alert: a clean end of its stream.
-    CloseNotify,
-    /// Its TCP FIN came without a `close_notify` (a *truncation*). Many
-    /// clients close this way; it is also what a forged FIN looks like.
-    Truncated,
-}
-
-impl TlsClose {
-    /// A short lowercase name, stable for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsClose::CloseNotify => "close_notify",
-            TlsClose::Truncated => "truncated",
         }
     }
 }

@@ -41,7 +41,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::Transport;
-use hangup::{Counters, Detection, Hangup, HangupCause, Phase, TlsClose};
+use hangup::{Counters, Detection, Hangup, HangupCause, Phase};
+
+use crate::transport::TlsClose;
 
 /// What the server does when the client closes its sending side (FIN) while
 /// a request is being handled or its response is streaming.

@@ -33,6 +33,29 @@ use bytes::BytesMut;
 use tokio::net::TcpStream;
 
 pub(crate) use socket::PeerEvent;
+
+/// How a TLS client ended its side of the session, for a hang-up whose
+/// cause is [`PeerClosed`](HangupCause::PeerClosed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsClose {
+    /// It sent a `close_notify` alert: a clean end of its stream.
+    CloseNotify,
+    /// Its TCP FIN came without a `close_notify` (a *truncation*). Many
+    /// clients close this way; it is also what a forged FIN looks like.
+    Truncated,
+}
+
+impl TlsClose {
+    /// A short lowercase name, stable for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsClose::CloseNotify => "close_notify",
+            TlsClose::Truncated => "truncated",
+        }
+    }
+}
+
 use socket::Socket;
 
 /// One connection's transport: see the module docs.
@@ -124,7 +147,7 @@ impl Transport {
 
     /// How a TLS client ended its side (after its FIN, or its
     /// `close_notify`); `None` on plain TCP or when it cannot be told.
-    pub(crate) fn tls_close(&self) -> Option<crate::TlsClose> {
+    pub(crate) fn tls_close(&self) -> Option<TlsClose> {
         self.session().and_then(|tls| tls.close_kind(&self.socket))
     }
 
@@ -326,7 +349,7 @@ impl NoTls {
         match *self {}
     }
 
-    fn close_kind(&self, _socket: &Socket) -> Option<crate::TlsClose> {
+    fn close_kind(&self, _socket: &Socket) -> Option<TlsClose> {
         match *self {}
     }
 

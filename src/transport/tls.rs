@@ -44,8 +44,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use rustls::{ServerConfig, ServerConnection};
 
+use super::TlsClose;
 use super::socket::Socket;
-use crate::exchange::hangup::TlsClose;
 
 /// Plaintext put into the session at a time: one full TLS record.
 const RECORD_PLAINTEXT: usize = 16 * 1024;
