@@ -84,3 +84,42 @@ fn the_budget_must_hold_one_head_of_the_largest_size() {
         other => panic!("accepted, or another error: {other:?}"),
     }
 }
+
+/// `max_connections`: past it the server stops accepting; the next client
+/// waits in the kernel's backlog (not accepted and dropped) and is served
+/// once a connection closes, even one that was parked.
+#[tokio::test]
+async fn past_max_connections_new_clients_wait_in_the_backlog() {
+    let mut builder = Config::builder();
+    builder
+        .max_connections(1)
+        .idle_release_after(std::time::Duration::ZERO);
+    let server = spawn(builder.build().unwrap(), ok).await;
+    let keep_alive = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    // The one slot: a keep-alive connection, served, then parked.
+    let mut first = connect(server.addr).await;
+    send(&mut first, keep_alive).await;
+    let response = crate::support::read_response(&mut first, false).await;
+    assert_eq!(response.status, 200);
+    assert!(
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1 && m.accept_pauses == 1)
+            .await,
+        "{:?}",
+        server.metrics.snapshot()
+    );
+
+    // The next client connects (the kernel completes its handshake) and
+    // asks; nobody accepts it while the first is open.
+    let mut second = connect(server.addr).await;
+    send(&mut second, &head(100, true)).await;
+    assert!(
+        crate::support::stays_silent(&mut second, std::time::Duration::from_millis(200)).await,
+        "a connection past max_connections was answered or dropped"
+    );
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+
+    drop(first);
+    let (bytes, _) = read_until_end(&mut second).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+}
