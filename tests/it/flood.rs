@@ -103,8 +103,9 @@ async fn past_max_connections_new_clients_wait_in_the_backlog() {
     let response = crate::support::read_response(&mut first, false).await;
     assert_eq!(response.status, 200);
     assert!(
-        metrics_reach(&server.metrics, |m| m.parked_connections == 1 && m.accept_pauses == 1)
-            .await,
+        metrics_reach(&server.metrics, |m| m.parked_connections == 1
+            && m.accept_pauses == 1)
+        .await,
         "{:?}",
         server.metrics.snapshot()
     );

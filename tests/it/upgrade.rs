@@ -137,3 +137,39 @@ async fn a_101_without_an_upgrade_is_refused() {
         );
     }
 }
+
+/// The same WebSocket, over TLS (wss): the upgraded stream is the
+/// session's plaintext, both ways.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_websocket_echoes_over_tls() {
+    let pki = crate::tls::pki();
+    let mut config = hangup::Config::builder();
+    config.tls(pki.server.clone());
+    let (ended_tx, _ended_rx) = mpsc::unbounded_channel();
+    let on_end: websocket::OnEnd = Arc::new(move |line| {
+        let _ = ended_tx.send(line);
+    });
+    let server = spawn(
+        config.build().unwrap(),
+        move |request: Request, response: ResponseWriter| {
+            websocket::route(request, response, on_end.clone())
+        },
+    )
+    .await;
+    let stream = crate::tls::tls_connect(server.addr, &pki.client).await;
+    let url = format!("wss://localhost:{}/ws", server.addr.port());
+    let (mut socket, response) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("the handshake");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    for text in ["hello", "over tls"] {
+        socket.send(Message::text(text)).await.unwrap();
+        let echoed = tokio::time::timeout(LIMIT, socket.next())
+            .await
+            .expect("an echo in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed, Message::text(text));
+    }
+}
