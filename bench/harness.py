@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """hangup's performance harness: hangup against hyper, actix-web, Go net/http
-and nginx, on this machine, in one run. Started by `bench/run` (read
+and nginx, and an axum router on hangup against the same router on
+axum::serve (hyper), on this machine, in one run. Started by `bench/run` (read
 bench/README.md first); every knob is an environment variable, listed in
 `bench/run` and README.md.
 
@@ -68,7 +69,7 @@ IDLE_SETTLE = env_float("IDLE_SETTLE", 1.0)
 ABORTS = env_int("ABORTS", 300 if QUICK else 1000)
 ALL_SCENARIOS = ["keepalive", "pipelined", "bytes1m", "watch", "idle", "detection"]
 SCENARIOS = os.environ.get("SCENARIOS", " ".join(ALL_SCENARIOS)).split()
-ALL_SERVERS = ["hangup", "hyper", "actix", "go", "nginx"]
+ALL_SERVERS = ["hangup", "hyper", "actix", "go", "nginx", "axum"]
 SERVERS = os.environ.get("SERVERS", " ".join(ALL_SERVERS)).split()
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", os.environ.get("WRK_CPU", "1"))
@@ -87,6 +88,7 @@ T_PIPELINED = 0.83   # hangup CPU/req <= 0.83 x hyper with pipeline_flush
 T_IDLE_KIB = 1.0     # KiB of RSS per idle connection
 T_WATCH = 1.03       # watch on / off CPU per request < 1.03
 T_DETECT_US = 1000   # hang-up detection p99 < 1 ms
+T_AXUM = 0.9         # axum-hangup CPU/req <= 0.9 x axum-hyper (keep-alive and pipelined)
 
 WRK_SCENARIOS = {
     # name: (wrk script, path, connections, title)
@@ -112,12 +114,18 @@ VARIANTS = {
     "actix": ("actix", "actix", [], {}, "actix-web 4, workers(1) (bench/peers actix-bench)"),
     "go": ("go", "go", [], {"GOMAXPROCS": "1"}, "Go net/http, GOMAXPROCS=1 (bench/peers/go)"),
     "nginx": ("nginx", "nginx", [], {}, "nginx (Debian), 1 worker, static files for /bytes/N"),
+    "axum-hangup": ("axum", "axum", [], {}, "axum 0.8 Router on hangup::serve (examples/axum_bench)"),
+    "axum-hyper": ("axum", "axum", ["--hyper"], {}, "the same Router on axum::serve (hyper; axum_bench --hyper)"),
 }
+# Routes each server answers (the preflight checks these; the axum router
+# has /plaintext and / only).
+ROUTES = {"nginx": ("plaintext", "bytes"), "axum": ("plaintext",)}
+ALL_ROUTES = ("plaintext", "bytes", "echo")
 PORTS = {name: BASE_PORT + i for i, name in enumerate(VARIANTS)}
 
 SCENARIO_VARIANTS = {
-    "keepalive": ["hangup", "hyper", "actix", "go", "nginx"],
-    "pipelined": ["hangup", "hyper-pf", "hyper", "actix", "go", "nginx"],
+    "keepalive": ["hangup", "hyper", "actix", "go", "nginx", "axum-hangup", "axum-hyper"],
+    "pipelined": ["hangup", "hyper-pf", "hyper", "actix", "go", "nginx", "axum-hangup", "axum-hyper"],
     "bytes1m": ["hangup", "hyper", "actix", "go", "nginx"],
     "watch": ["hangup", "hangup-nowatch"],
     "idle": ["hangup", "hangup-rel0", "hyper", "actix", "go", "nginx"],
@@ -312,9 +320,14 @@ def hangup_needed():
 def build():
     """Builds, one after the other (2 cores, shared machine)."""
     global DETECT_BIN
-    if hangup_needed() and not NO_BUILD:
-        log("building hangup's bench_server example")
-        run_cmd(["cargo", "build", "--release", "--example", "bench_server"], cwd=ROOT)
+    examples = []
+    if hangup_needed():
+        examples += ["--example", "bench_server"]
+    if "axum" in SERVERS and any(s in ("keepalive", "pipelined") for s in SCENARIOS):
+        examples += ["--example", "axum_bench"]
+    if examples and not NO_BUILD:
+        log("building hangup's " + " and ".join(examples[1::2]) + " example" + ("s" if len(examples) > 2 else ""))
+        run_cmd(["cargo", "build", "--release", *examples], cwd=ROOT)
     if "detection" in SCENARIOS and "hangup" in SERVERS:
         if NO_BUILD:
             cands = [os.path.join(ROOT, "target/release/deps", f)
@@ -367,6 +380,7 @@ def snapshot_binaries():
         "hyper": os.environ.get("HYPER_BIN", os.path.join(PEERS, "target/release/hyper-hello")),
         "actix": os.environ.get("ACTIX_BIN", os.path.join(PEERS, "target/release/actix-bench")),
         "go": os.environ.get("GO_BIN", os.path.join(PEERS, "target/go-bench")),
+        "axum": os.environ.get("AXUM_BIN", os.path.join(ROOT, "target/release/examples/axum_bench")),
     }
     sums = []
     for name in SERVERS:
@@ -375,6 +389,8 @@ def snapshot_binaries():
             sums.append((sha256(BINS["nginx"]), "nginx"))
             continue
         if name == "hangup" and not hangup_needed():
+            continue
+        if name == "axum" and not any(s in ("keepalive", "pipelined") for s in SCENARIOS):
             continue
         if name not in src:
             die(f"unknown server {name} (known: {' '.join(ALL_SERVERS)})")
@@ -561,16 +577,20 @@ def preflight(variants):
     failed = {}
     for v in variants:
         srv = Server(v)
+        routes = ROUTES.get(VARIANTS[v][0], ALL_ROUTES)
         try:
             srv.start()
             check_plaintext(srv.port)
-            check_bytes(srv.port)
-            if VARIANTS[v][0] != "nginx":
+            if "bytes" in routes:
+                check_bytes(srv.port)
+            if "echo" in routes:
                 check_echo(srv.port)
             if not srv.alive():
                 raise RuntimeError("died during the checks")
-            log(f"preflight {v}: /plaintext, /bytes/{BYTES_SIZE}"
-                + (", POST /echo" if VARIANTS[v][0] != "nginx" else " (no /echo: N/A)") + " ok")
+            names = {"plaintext": "/plaintext", "bytes": f"/bytes/{BYTES_SIZE}", "echo": "POST /echo"}
+            log(f"preflight {v}: " + ", ".join(names[r] for r in routes) + " ok"
+                + (f" (not served: {', '.join(names[r] for r in ALL_ROUTES if r not in routes)})"
+                   if len(routes) < len(ALL_ROUTES) else ""))
         except (RuntimeError, OSError, http.client.HTTPException) as e:
             failed[v] = str(e)
             log(f"preflight {v}: FAILED: {e} -- it is left out of the measurements")
@@ -830,8 +850,22 @@ def machine_info():
         "rustc": sh(["rustc", "-V"]), "python": sys.version.split()[0],
         "peers": ", ".join(f"{k} {lock[k]}" for k in ("hyper", "hyper-util", "actix-web", "actix-http", "tokio")
                            if k in lock),
+        "axum": axum_versions() if "axum" in SERVERS else "-",
         "head": head, "dirty": [l.strip() for l in dirty.splitlines() if l.strip()],
     }
+
+
+def axum_versions():
+    """axum, hyper, hyper-util and tokio as hangup's Cargo.lock has them
+    (examples/axum_bench is built in hangup's tree)."""
+    lock = {}
+    try:
+        with open(os.path.join(ROOT, "Cargo.lock")) as f:
+            for name, ver in re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"', f.read()):
+                lock.setdefault(name, ver)
+    except OSError:
+        pass
+    return ", ".join(f"{k} {lock[k]}" for k in ("axum", "hyper", "hyper-util", "tokio") if k in lock)
 
 
 def main():

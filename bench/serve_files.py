@@ -26,8 +26,14 @@ Servers (SERVERS, default "hangup hangup-log nginx miniserve"):
               built with `cargo install miniserve --root bench/out/miniserve`
               if missing (its code is never committed)
 
+Before each measurement it waits (at most QUIET_WAIT seconds) until other
+processes have used less than 10 % of a core for 3 seconds in a row, as
+bench/run does; "others" in the report is the CPU everything but the
+server and wrk used during the run, in % of one core (the largest over the
+rounds), so a disturbed figure shows.
+
 Environment: ROUNDS (3), DURATION (5 s), CONNECTIONS (4), SIZES ("1M 64M"),
-SERVER_CPU (0), CLIENT_CPU (1), PORT (3200). Only 127.0.0.1 is used;
+SERVER_CPU (0), CLIENT_CPU (1), PORT (3200), QUIET_WAIT (60 s). Only 127.0.0.1 is used;
 everything started is stopped by its PID; every wait is bounded. Raw
 output goes to bench/out/serve-<stamp>/ (gitignored).
 """
@@ -53,6 +59,9 @@ SERVERS = os.environ.get("SERVERS", "hangup hangup-log nginx miniserve").split()
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 PORT = int(os.environ.get("PORT", "3200"))
+QUIET_WAIT = int(os.environ.get("QUIET_WAIT", "60"))
+OTHER_MAX = 10   # % of one core used by others above which the machine is busy
+QUIET_SECS = 3
 START_WAIT_S = 10.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
@@ -170,6 +179,29 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
+def busy_seconds():
+    """Busy CPU time of the whole machine: all but idle and iowait."""
+    with open("/proc/stat") as f:
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def wait_quiet():
+    """Waits (at most QUIET_WAIT s) until others used < OTHER_MAX % of a core
+    for QUIET_SECS seconds in a row."""
+    quiet = 0
+    for _ in range(QUIET_WAIT):
+        before = busy_seconds()
+        time.sleep(1)
+        if (busy_seconds() - before) * 100 <= OTHER_MAX:
+            quiet += 1
+            if quiet >= QUIET_SECS:
+                return
+        else:
+            quiet = 0
+    log(f"machine still busy after {QUIET_WAIT}s; measuring anyway (see 'others')")
+
+
 def port_open():
     try:
         with socket.create_connection(("127.0.0.1", PORT), timeout=0.5):
@@ -215,12 +247,15 @@ def download(name, expect):
 def measure(server, size, files, bins):
     name = f"{size}.bin"
     nbytes = size_bytes(size)
+    wait_quiet()
     with open(OUT / f"{server}-{size}-{len(list(OUT.glob(f'{server}-{size}-*')))}.log", "w") as lf:
         proc = start(server, files, bins, lf)
         try:
             download(name, nbytes)
             pids = tree_pids(proc.pid)
             cpu_before = cpu_seconds(pids)
+            busy_before = busy_seconds()
+            wrk_before = os.times().children_user + os.times().children_system
             t0 = time.monotonic()
             wrk = subprocess.run(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
                                   f"-d{DURATION}s", "--timeout", "30s",
@@ -228,6 +263,8 @@ def measure(server, size, files, bins):
                                  capture_output=True, text=True, timeout=DURATION + 60)
             elapsed = time.monotonic() - t0
             cpu = cpu_seconds(tree_pids(proc.pid)) - cpu_before
+            wrk_cpu = os.times().children_user + os.times().children_system - wrk_before
+            others = max(0.0, 100 * (busy_seconds() - busy_before - cpu - wrk_cpu) / elapsed)
         finally:
             stop(proc)
         lf.write(wrk.stdout + wrk.stderr)
@@ -242,6 +279,7 @@ def measure(server, size, files, bins):
         "cpu_us_per_mib": cpu / (body / MIB) * 1e6,
         "cpu_share": cpu / elapsed,
         "requests": requests,
+        "others": others,
     }
 
 
@@ -278,13 +316,15 @@ def main():
                 r = measure(server, size, files, bins)
                 results.setdefault((size, server), []).append(r)
                 log(f"round {round_no} {size} {server}: {r['gib_s']:.2f} GiB/s, "
-                    f"{r['cpu_us_per_mib']:.0f} us CPU/MiB ({r['cpu_share']:.0%} of a core)")
+                    f"{r['cpu_us_per_mib']:.0f} us CPU/MiB ({r['cpu_share']:.0%} of a core; "
+                    f"others {r['others']:.0f}%)")
     lines = [f"hangup serve vs nginx vs miniserve, commit {commit}, {time.strftime('%Y-%m-%d')}",
              f"wrk -t1 -c{CONNECTIONS} -d{DURATION}s, {ROUNDS} rounds interleaved, server on CPU "
-             f"{SERVER_CPU}, wrk on CPU {CLIENT_CPU}; median (min-max)", ""]
+             f"{SERVER_CPU}, wrk on CPU {CLIENT_CPU}; median (min-max); 'paired' = median (min-max) of "
+             "the per-round ratios to nginx", ""]
     for size in SIZES:
         lines.append(f"{size} file")
-        lines.append(f"  {'server':<11} {'GiB/s':<22} {'CPU us/MiB':<22} {'vs nginx (GiB/s, CPU/MiB)'}")
+        lines.append(f"  {'server':<11} {'GiB/s':<22} {'CPU us/MiB':<22} {'others':<7} {'vs nginx (GiB/s, CPU/MiB)'}")
         base = results.get((size, "nginx"))
         for server in SERVERS:
             runs = results[(size, server)]
@@ -294,7 +334,14 @@ def main():
             if base and server != "nginx":
                 ratio = (f"x{statistics.median(gib) / statistics.median([r['gib_s'] for r in base]):.2f}, "
                          f"x{statistics.median(cpu) / statistics.median([r['cpu_us_per_mib'] for r in base]):.2f}")
-            lines.append(f"  {server:<11} {spread(gib, '{:.2f}'):<22} {spread(cpu, '{:.0f}'):<22} {ratio}")
+                # The same ratios round by round (the runs of a round are
+                # minutes apart at most): medians of those.
+                pg = [r["gib_s"] / b["gib_s"] for r, b in zip(runs, base)]
+                pc = [r["cpu_us_per_mib"] / b["cpu_us_per_mib"] for r, b in zip(runs, base)]
+                ratio += (f"; paired x{statistics.median(pg):.2f} ({min(pg):.2f}-{max(pg):.2f}), "
+                          f"x{statistics.median(pc):.2f} ({min(pc):.2f}-{max(pc):.2f})")
+            others = f"{max(r['others'] for r in runs):.0f}%"
+            lines.append(f"  {server:<11} {spread(gib, '{:.2f}'):<22} {spread(cpu, '{:.0f}'):<22} {others:<7} {ratio}")
         lines.append("")
     report = "\n".join(lines)
     (OUT / "report.txt").write_text(report + "\n")

@@ -18,6 +18,7 @@ T_PIPELINED = 0.83
 T_IDLE_KIB = 1.0
 T_WATCH = 1.03
 T_DETECT_US = 1000.0
+T_AXUM = 0.9
 
 TITLES = {
     "keepalive": "keep-alive plaintext: wrk -t1 -c{c} GET /plaintext, {d}s per run",
@@ -107,6 +108,12 @@ class Rows:
         return sum(r.get(key, 0) for r in self.by.get(v, []))
 
 
+def paired_ratios(rows, a, b, key="cpu_us_req"):
+    """Ratios a / b of the runs measured in the same round (drift cancels)."""
+    b_by = {r["run"]: r.get(key) for r in rows.by.get(b, [])}
+    return [r[key] / b_by[r["run"]] for r in rows.by.get(a, []) if b_by.get(r["run"]) and r.get(key)]
+
+
 def verdict(ok, detail):
     return ("met" if ok else "MISSED") + f": {detail}"
 
@@ -139,7 +146,8 @@ def render(out):
     L.append(f"hangup benchmark suite, {info.get('started', '?')}")
     L.append(f"machine: {info['nproc']} CPUs, {info['model']} ({info['mhz']} MHz), kernel {info['kernel']}")
     L.append(f"tools: {info['wrk']}; {info['rustc']}; {info['go']}; {info['nginx']}; python {info['python']}")
-    L.append(f"peers: {info['peers']}")
+    L.append(f"peers: {info['peers']}" + (f"; axum_bench (hangup's Cargo.lock): {info['axum']}"
+                                            if info.get("axum", "-") != "-" else ""))
     dirty = info.get("dirty") or []
     L.append(f"hangup HEAD {info['head']}" + (f" + uncommitted changes ({', '.join(dirty)})" if dirty else " (clean)")
              + "; binaries: " + "  ".join(f"{n} {h[:12]}" for h, n in info.get("sums", [])))
@@ -172,9 +180,30 @@ def render(out):
             summary.append((what, f"<= x{target:.2f}", f"x{r:.2f}",
                             "met" if r <= target else f"MISSED by {100 * (r / target - 1):.0f}%"))
         L.append(line)
+        if "axum-hangup" in rows.by or "axum-hyper" in rows.by or "axum-hangup" in rows.failed:
+            a, b = rows.m("axum-hangup", "cpu_us_req"), rows.m("axum-hyper", "cpu_us_req")
+            r = ratio(a, b)
+            kind = "keep-alive" if scen == "keepalive" else "pipelined (16)"
+            what_ax = f"axum-hangup {kind} CPU/req vs axum-hyper"
+            if r is None:
+                L.append(f"target: axum-hangup CPU us/req <= {T_AXUM:.2f} x axum-hyper: n/a (missing rows)")
+                summary.append((what_ax, f"<= x{T_AXUM:.2f}", "n/a", "n/a"))
+            else:
+                allowed = b * T_AXUM
+                pr = paired_ratios(rows, "axum-hangup", "axum-hyper")
+                if pr:
+                    L.append(f"axum paired (same round) axum-hangup/axum-hyper ratios: "
+                             f"{' '.join(f'x{p:.3f}' for p in sorted(pr))}; median x{statistics.median(pr):.3f}")
+                detail = (f"x{r:.2f} (axum-hangup {a:.3f} vs axum-hyper {b:.3f} us/req; at most {allowed:.3f} allowed"
+                          + ("" if r <= T_AXUM else f": {100 * (a - allowed) / a:.0f}% of axum-hangup's CPU/req to cut")
+                          + ")")
+                L.append(f"target: axum-hangup CPU us/req <= {T_AXUM:.2f} x axum-hyper: " + verdict(r <= T_AXUM, detail))
+                summary.append((what_ax, f"<= x{T_AXUM:.2f}", f"x{r:.2f}",
+                                "met" if r <= T_AXUM else f"MISSED by {100 * (r / T_AXUM - 1):.0f}%"))
         if scen == "pipelined":
             L.append("p99: per 16-request batch (wrk records one sample per write); "
-                     "hyper = hyper without pipeline_flush, for reference")
+                     "hyper = hyper without pipeline_flush, for reference; axum::serve has no pipeline_flush "
+                     "(it writes once per response)")
         if rows.disturbed:
             L.append(f"WARNING: {rows.disturbed} run(s) disturbed by other processes (others > {OTHER_MAX}%)")
 
@@ -330,14 +359,17 @@ def render(out):
     if summary:
         L.append("")
         L.append("== targets (hangup, ratios in this run)")
-        L.append(f"{'target':45} {'wanted':>9} {'measured':>9}  verdict")
+        L.append(f"{'target':48} {'wanted':>9} {'measured':>9}  verdict")
         for what, want, got, v in summary:
-            L.append(f"{what:45} {want:>9} {got:>9}  {v}")
+            L.append(f"{what:48} {want:>9} {got:>9}  {v}")
     L.append("")
     L.append("servers: " + "; ".join([
         "hangup = examples/bench_server (watch on)", "hangup-nowatch = HANGUP_SOCKET_WATCH=off",
         "hangup-rel0 = HANGUP_IDLE_RELEASE_MS=0", "hyper = hyper-hello", "hyper-pf = hyper-hello --pipeline-flush",
-        "actix = actix-web 4 workers(1)", "go = net/http GOMAXPROCS=1", "nginx = 1 worker, files for /bytes/N"]))
+        "actix = actix-web 4 workers(1)", "go = net/http GOMAXPROCS=1", "nginx = 1 worker, files for /bytes/N"]
+        + (["axum-hangup = examples/axum_bench (an axum Router on hangup::serve)",
+            "axum-hyper = axum_bench --hyper (the same Router on axum::serve)"]
+           if any(r["variant"].startswith("axum-") for r in recs) else [])))
     return "\n".join(L) + "\n"
 
 
