@@ -23,11 +23,16 @@ One run:
     `GET /` requests, each on a fresh connection (connect, send, read the
     whole response, close with a reset), one every `--interval` (2 ms) at
     most;
- 3. open `--conns` connections (default 3,000) one after the other and send
-    on each `--bytes` bytes (default 60,000) of a request head that never
-    ends (`GET / HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: aaaa...`, no blank line),
-    then send nothing more. The flood runs on CPU 1 too, at nice 10, so the
-    latency client (nice 0) is not kept waiting by it;
+ 3. open `--conns` connections (default 3,000) and send on each `--bytes`
+    bytes (default 60,000) of a request head that never ends
+    (`GET / HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: aaaa...`, no blank line), then
+    send nothing more on it. Non-blocking, at most `--window` (100)
+    connections in progress at a time: when the server's accept queue is
+    full the kernel drops a SYN and the client retries 1 s later, which
+    with one connection at a time stalled the whole flood for a second
+    each time (a flood of 7 s where 1.5 s would do, past the server's
+    header timeout on a busy machine). The flood runs on CPU 1 too, at
+    nice 10, so the latency client (nice 0) is not kept waiting by it;
  4. once all are sent: hold until the latency client has done `--requests`
     (200) requests more, and at least `--hold` (1 s); RSS is sampled every
     20 ms throughout; "peak" is the kernel's VmHWM (the high-water mark of
@@ -65,10 +70,12 @@ Examples:
 """
 
 import argparse
+import errno
 import json
 import os
 import resource
 import select
+import selectors
 import shlex
 import signal
 import socket
@@ -273,6 +280,56 @@ def stop_process(proc, grace=2.0):
             proc.wait(5)
 
 
+def flood_send(port, payload, args, flood):
+    """Opens args.conns connections and sends `payload` on each, at most
+    args.window at a time in progress (non-blocking: a SYN the full accept
+    queue dropped delays its own connection by the 1 s retransmission, not
+    every later one). Completed sockets are appended to `flood` (and stay
+    open). Returns (opened, errors, first error)."""
+    sel = selectors.DefaultSelector()
+    started = errors = 0
+    first_error = ""
+    deadline = time.monotonic() + args.open_timeout
+    try:
+        while len(flood) + errors < args.conns and time.monotonic() < deadline and errors < 100:
+            while started < args.conns and len(sel.get_map()) < args.window:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                err = sock.connect_ex(("127.0.0.1", port))
+                started += 1
+                if err not in (0, errno.EINPROGRESS):
+                    errors += 1
+                    first_error = first_error or f"connect: {os.strerror(err)}"
+                    sock.close()
+                    continue
+                sel.register(sock, selectors.EVENT_WRITE, [0, False])
+            for key, _ in sel.select(timeout=0.05):
+                sock, state = key.fileobj, key.data
+                try:
+                    if not state[1]:
+                        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            raise OSError(err, os.strerror(err))
+                        state[1] = True
+                    state[0] += sock.send(payload[state[0]:])
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    errors += 1
+                    first_error = first_error or f"{type(e).__name__}: {e}"
+                    sel.unregister(sock)
+                    sock.close()
+                    continue
+                if state[0] >= len(payload):
+                    sel.unregister(sock)
+                    flood.append(sock)
+    finally:
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+        sel.close()
+    return len(flood), errors, first_error
+
+
 def run_once(name, command, port, args, log):
     waited = wait_quiet(args.quiet_wait, log) if args.quiet_wait > 0 else 0.0
     words = build_command(command, port)
@@ -318,26 +375,12 @@ def run_once(name, command, port, args, log):
         payload = head + b"a" * max(0, args.bytes - len(head))
         payload = payload[:args.bytes]
         t_flood = time.monotonic()
-        open_errors, first_error = 0, ""
-        for _ in range(args.conns):
-            if time.monotonic() - t_flood > args.open_timeout:
-                first_error = first_error or "open timeout"
-                break
-            sock = None
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                sock.sendall(payload)
-                flood.append(sock)
-            except OSError as e:
-                open_errors += 1
-                first_error = first_error or f"{type(e).__name__}: {e}"
-                if sock is not None:
-                    sock.close()
-                if open_errors >= 100:
-                    break
+        opened, open_errors, first_error = flood_send(port, payload, args, flood)
+        if opened < args.conns:
+            first_error = first_error or "open timeout"
         t_held = time.monotonic()
         result["flood_s"] = t_held - t_flood
-        result["opened"] = len(flood)
+        result["opened"] = opened
         result["open_errors"] = open_errors
         if first_error:
             log(f"{name}: flood: {open_errors} errors, first: {first_error}")
@@ -477,6 +520,8 @@ def main():
                     help="least ms between the starts of two normal requests (2): the latency "
                          "client shares its CPU with the flood and must not starve it")
     ap.add_argument("--open-timeout", type=float, default=20.0)
+    ap.add_argument("--window", type=int, default=100,
+                    help="flood connections in progress (connecting or sending) at a time (100)")
     ap.add_argument("--quiet-wait", type=float, default=10.0,
                     help="at most this many seconds waiting for a quiet machine before each run (10)")
     ap.add_argument("--server-cpu", type=int, default=0)
