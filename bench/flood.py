@@ -40,7 +40,11 @@ One run:
  5. count the flood connections the server has already closed (readable or
     hung up: "alive" is the rest), close them all with a reset (SO_LINGER 0:
     no TIME_WAIT left to eat the next run's ports), and read RSS 1 s and 5 s
-    later;
+    later. The normal requests stop at the close, so the server is idle
+    then: an allocator that returns memory only when it is called again
+    (jemalloc without its background thread, mimalloc) shows its worst
+    case; with `--traffic-after` they go on (one every `--interval`) until
+    the 5 s reading;
  6. stop the server (SIGTERM, then SIGKILL after 2 s) by its PID.
 
 The server's `header_read_timeout` (hangup: 10 s from accept) ends stalled
@@ -270,6 +274,14 @@ def build_command(command, port):
     return words
 
 
+def stop_latency(latency):
+    try:
+        latency.stdin.write("stop\n")
+        latency.stdin.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def stop_process(proc, grace=2.0):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -339,7 +351,8 @@ def run_once(name, command, port, args, log):
                               stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog)
     latency = None
     flood = []
-    result = {"name": name, "command": command, "conns": args.conns, "bytes": args.bytes}
+    result = {"name": name, "command": command, "conns": args.conns, "bytes": args.bytes,
+              "traffic_after": args.traffic_after}
     try:
         # 1. up and answering, then the baseline.
         deadline = time.monotonic() + 10
@@ -394,11 +407,8 @@ def run_once(name, command, port, args, log):
                 break
             time.sleep(0.01)
         t_close = time.monotonic()
-        try:
-            latency.stdin.write("stop\n")
-            latency.stdin.flush()
-        except OSError:
-            pass
+        if not args.traffic_after:
+            stop_latency(latency)
         result["held_kib"] = status_kib(server.pid, "VmRSS")
         result["peak_kib"] = status_kib(server.pid, "VmHWM")
 
@@ -419,6 +429,7 @@ def run_once(name, command, port, args, log):
         result["after1_kib"] = status_kib(server.pid, "VmRSS")
         time.sleep(max(0.0, t_closed + 5 - time.monotonic()))
         result["after5_kib"] = status_kib(server.pid, "VmRSS")
+        stop_latency(latency)
         sampler.stop.set()
         sampler.join(1)
         latency.wait(10)
@@ -524,6 +535,9 @@ def main():
                     help="flood connections in progress (connecting or sending) at a time (100)")
     ap.add_argument("--quiet-wait", type=float, default=10.0,
                     help="at most this many seconds waiting for a quiet machine before each run (10)")
+    ap.add_argument("--traffic-after", action="store_true",
+                    help="keep the normal requests going after the flood closed (default: none, "
+                         "the server is idle while its RSS is read at 1 s and 5 s)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="append one JSON object per run")
@@ -561,7 +575,8 @@ def main():
     log = lambda msg: print(f"# {msg}", file=sys.stderr, flush=True)
     results = {name: [] for name, _ in servers}
     print(f"flood: {args.conns} connections x {args.bytes} bytes of unfinished head; "
-          f"{args.requests} normal GETs held; server on CPU {args.server_cpu}", flush=True)
+          f"{args.requests} normal GETs held; server on CPU {args.server_cpu}; after the close: "
+          f"{'a GET every %g ms' % args.interval if args.traffic_after else 'no requests'}", flush=True)
     if not args.no_header:
         print(header(), flush=True)
     for _ in range(args.rounds):
