@@ -292,19 +292,77 @@ def stop_process(proc, grace=2.0):
             proc.wait(5)
 
 
+class AcceptQueue:
+    """The length of the server's accept queue (connections the kernel has
+    completed and the server has not yet accepted) and its limit, from a
+    sock_diag netlink dump of the listening TCP sockets (what `ss -lt`
+    shows as Recv-Q and Send-Q). `None` where netlink is not available."""
+
+    SOCK_DIAG_BY_FAMILY, NLMSG_DONE, NLMSG_ERROR = 20, 3, 2
+    TCP_LISTEN = 10
+
+    def __init__(self, port):
+        self.port = port
+        try:
+            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)  # NETLINK_SOCK_DIAG
+        except (OSError, AttributeError):
+            self.sock = None
+
+    def read(self):
+        """(queued, limit) for 127.0.0.1:port, or None."""
+        if self.sock is None:
+            return None
+        # inet_diag_req_v2: family, protocol, ext, pad, states, then an
+        # inet_diag_sockid (48 bytes, unused by a dump without a filter).
+        req = struct.pack("=BBBxI48x", socket.AF_INET, socket.IPPROTO_TCP, 0, 1 << self.TCP_LISTEN)
+        hdr = struct.pack("=IHHII", 16 + len(req), self.SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, 1, 0)
+        try:
+            self.sock.send(hdr + req)
+            found = None
+            while True:
+                data = self.sock.recv(65536)
+                pos = 0
+                while pos + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, pos)
+                    if kind in (self.NLMSG_DONE, self.NLMSG_ERROR):
+                        return found
+                    # inet_diag_msg: family, state, timer, retrans, then the
+                    # sockid (sport first, big-endian), expires, rqueue, wqueue.
+                    sport = struct.unpack_from("!H", data, pos + 16 + 4)[0]
+                    rqueue, wqueue = struct.unpack_from("=II", data, pos + 16 + 4 + 48 + 4)
+                    if sport == self.port:
+                        found = (rqueue, wqueue)
+                    pos += (length + 3) & ~3
+                if not data:
+                    return found
+        except OSError:
+            self.sock = None
+            return None
+
+
 def flood_send(port, payload, args, flood):
     """Opens args.conns connections and sends `payload` on each, at most
-    args.window at a time in progress (non-blocking: a SYN the full accept
-    queue dropped delays its own connection by the 1 s retransmission, not
-    every later one). Completed sockets are appended to `flood` (and stay
-    open). Returns (opened, errors, first error)."""
+    args.window at a time in progress (non-blocking), and, with args.pace,
+    no more than fill half the server's accept queue: a SYN that meets a
+    full queue is dropped and retried 1 s later (then 3 s), which made the
+    flood's length (and the latency measured while it is sent) a matter of
+    luck. Completed sockets are appended to `flood` (and stay open).
+    Returns (opened, errors, first error)."""
     sel = selectors.DefaultSelector()
     started = errors = 0
     first_error = ""
     deadline = time.monotonic() + args.open_timeout
+    queue = AcceptQueue(port)
     try:
         while len(flood) + errors < args.conns and time.monotonic() < deadline and errors < 100:
-            while started < args.conns and len(sel.get_map()) < args.window:
+            room = args.window - len(sel.get_map())
+            backlog = queue.read() if room > 0 and args.pace else None
+            if backlog is not None:
+                queued, limit = backlog
+                room = min(room, max(0, limit // 2 - queued - len(sel.get_map())))
+            for _ in range(room if started < args.conns else 0):
+                if started >= args.conns:
+                    break
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 err = sock.connect_ex(("127.0.0.1", port))
@@ -315,7 +373,7 @@ def flood_send(port, payload, args, flood):
                     sock.close()
                     continue
                 sel.register(sock, selectors.EVENT_WRITE, [0, False])
-            for key, _ in sel.select(timeout=0.05):
+            for key, _ in sel.select(timeout=0.05 if sel.get_map() else 0.005):
                 sock, state = key.fileobj, key.data
                 try:
                     if not state[1]:
@@ -533,6 +591,8 @@ def main():
     ap.add_argument("--open-timeout", type=float, default=20.0)
     ap.add_argument("--window", type=int, default=100,
                     help="flood connections in progress (connecting or sending) at a time (100)")
+    ap.add_argument("--no-pace", dest="pace", action="store_false",
+                    help="do not hold the flood back when the server's accept queue is half full")
     ap.add_argument("--quiet-wait", type=float, default=10.0,
                     help="at most this many seconds waiting for a quiet machine before each run (10)")
     ap.add_argument("--traffic-after", action="store_true",
