@@ -47,6 +47,14 @@ One run:
     the 5 s reading;
  6. stop the server (SIGTERM, then SIGKILL after 2 s) by its PID.
 
+Columns: "flood s" is how long sending the flood took; "srv CPU s" the
+server's CPU time (utime + stime, all threads) from the flood's start to the
+close, which reads it all and answers the normal requests of steps 2 and 4:
+on a shared machine a steadier measure of what the flood costs the server
+than the latency of the few dozen requests made while it is sent. "others %"
+is the CPU the rest of the machine used meanwhile, in % of one core (the
+latency figures mean little when it is high).
+
 The server's `header_read_timeout` (hangup: 10 s from accept) ends stalled
 heads on its own: steps 3 and 4 must fit in it or "alive" drops below
 `--conns` (it says so). The latency figures are split in two phases:
@@ -445,7 +453,7 @@ def run_once(name, command, port, args, log):
         head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
         payload = head + b"a" * max(0, args.bytes - len(head))
         payload = payload[:args.bytes]
-        t_flood = time.monotonic()
+        t_flood, srv_flood = time.monotonic(), cpu_ticks(server.pid)
         opened, open_errors, first_error = flood_send(port, payload, args, flood)
         if opened < args.conns:
             first_error = first_error or "open timeout"
@@ -465,6 +473,7 @@ def run_once(name, command, port, args, log):
                 break
             time.sleep(0.01)
         t_close = time.monotonic()
+        result["flood_cpu_s"] = (cpu_ticks(server.pid) - srv_flood) / CLK_TCK
         if not args.traffic_after:
             stop_latency(latency)
         result["held_kib"] = status_kib(server.pid, "VmRSS")
@@ -537,6 +546,7 @@ COLUMNS = [
     ("GET p50/p99 ms, sending", "{lat_send_p50_ms:.2f} / {lat_send_p99_ms:.2f} (n={lat_send_n})"),
     ("GET p50/p99 ms, held", "{lat_held_p50_ms:.2f} / {lat_held_p99_ms:.2f} (n={lat_held_n})"),
     ("flood s", "{flood_s:.2f}"),
+    ("srv CPU s", "{flood_cpu_s:.2f}"),
     ("others %", "{others_pct:.0f}"),
 ]
 
