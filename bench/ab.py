@@ -7,7 +7,10 @@ Each COMMAND is started with `127.0.0.1:PORT` appended (one port per
 server, from 3950), pinned to CPU 0; wrk (pinned to CPU 1) sends
 `bench/pipeline.lua`'s 16 pipelined `GET /plaintext` per write on 64
 connections (with `MODE=keepalive` in the environment: one request at a
-time per connection instead): 1 s of warm-up, then 3 s measured. The server's CPU time
+time per connection instead; with `MODE=close`, one request per
+connection, `Connection: close`, so connection set-up and teardown count;
+`URL_PATH=/` for another path, such as examples/echo's, which answers only
+`/`): 1 s of warm-up, then 3 s measured. The server's CPU time
 (utime + stime from /proc/PID/stat) over the measured part, divided by the
 requests wrk counted, is the figure. Servers take turns within each round
 (A B C, A B C, ...), so machine noise hits them alike; the report gives each
@@ -42,16 +45,19 @@ def cpu_seconds(pid):
 
 
 MODE = os.environ.get("MODE", "pipelined")
-if MODE not in ("pipelined", "keepalive"):
-    sys.exit(f"MODE must be pipelined or keepalive, not {MODE!r}")
+if MODE not in ("pipelined", "keepalive", "close"):
+    sys.exit(f"MODE must be pipelined, keepalive or close, not {MODE!r}")
 PIPELINED = MODE == "pipelined"
+URL_PATH = os.environ.get("URL_PATH", "/plaintext")
 
 
 def wrk(port, seconds):
     script = ["-s", SCRIPT] if PIPELINED else []
+    if MODE == "close":
+        script = ["-H", "Connection: close"]
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s"] + script
-        + [f"http://127.0.0.1:{port}/plaintext"],
+        + [f"http://127.0.0.1:{port}{URL_PATH}"],
         capture_output=True, text=True, timeout=seconds + 30,
     ).stdout
     match = re.search(r"(\d+) requests in", out)
@@ -87,7 +93,7 @@ def main():
         print(f"round {round_ + 1}: " + "  ".join(
             f"{name} {values[-1]:.3f}" for name, values in results.items()), flush=True)
     reference = servers[-1][0]
-    mode = "pipelined (16)" if PIPELINED else "keep-alive"
+    mode = {"pipelined": "pipelined (16)", "keepalive": "keep-alive", "close": "a connection per request"}[MODE]
     print(f"{mode}: CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference}")
     for name, values in results.items():
         ratios = [v / r for v, r in zip(values, results[reference])]
