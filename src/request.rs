@@ -158,11 +158,12 @@ impl Request {
     }
 
     /// The head and the body, apart. Builds the `Uri` and the header map
-    /// if they were not yet. The head's memory is not reused for the
-    /// connection's next request, as it is when a `Request` is dropped.
+    /// if they were not yet. The connection's next request reuses the
+    /// head's other allocations, as when a `Request` is dropped.
     pub fn into_parts(mut self) -> (http::request::Parts, Body) {
-        let parts = self.parts.take().expect(PARTS);
-        (parts.into_http(), self.body.take().expect(BODY))
+        let parts = self.parts.as_mut().expect(PARTS).take_http();
+        self.recycle_parts();
+        (parts, self.body.take().expect(BODY))
     }
 
     /// A handle to this request's hang-up that can be cloned and moved into

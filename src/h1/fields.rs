@@ -151,10 +151,12 @@ impl Fields {
         self.lazy.get_or_init(|| self.new_map(head))
     }
 
-    /// The map, built if it was not yet.
-    pub(crate) fn into_map(mut self, head: &Bytes) -> HeaderMap {
+    /// The map, taken out (built if it was not yet): the handler asked for
+    /// it. The span list stays for [`clear`](Self::clear).
+    pub(crate) fn take_map(&mut self, head: &Bytes) -> HeaderMap {
+        self.demand.note_ask();
         if self.demand.is_eager() {
-            return self.built;
+            return std::mem::take(&mut self.built);
         }
         self.lazy.take().unwrap_or_else(|| self.new_map(head))
     }
@@ -313,19 +315,23 @@ mod tests {
     }
 
     #[test]
-    fn into_map_builds_or_hands_over() {
-        let (head, fields) = fields_of(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]).unwrap();
-        assert_eq!(fields.into_map(&head)["host"], "x");
-        let (head, fields) = fields_of(&b"GET / HTTP/1.1\r\nHost: y\r\n\r\n"[..]).unwrap();
+    fn take_map_builds_or_hands_over() {
+        let (head, mut fields) = fields_of(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]).unwrap();
+        assert_eq!(fields.take_map(&head)["host"], "x");
+        let (head, mut fields) = fields_of(&b"GET / HTTP/1.1\r\nHost: y\r\n\r\n"[..]).unwrap();
         let _ = fields.map(&head);
-        assert_eq!(fields.into_map(&Bytes::new())["host"], "y", "the built map");
+        assert_eq!(fields.take_map(&Bytes::new())["host"], "y", "the built map");
         let mut fields = Fields::default();
         let head = record(&mut fields, &b"GET / HTTP/1.1\r\nHost: z\r\n\r\n"[..]).unwrap();
-        let _ = fields.map(&head);
+        let _ = fields.take_map(&head);
         fields.clear();
+        assert!(
+            fields.is_built() && fields.capacity() >= 1,
+            "taking is asking; the span list stays"
+        );
         record(&mut fields, &b"GET / HTTP/1.1\r\nHost: w\r\n\r\n"[..]).unwrap();
         assert_eq!(
-            fields.into_map(&Bytes::new())["host"],
+            fields.take_map(&Bytes::new())["host"],
             "w",
             "the map built while parsing"
         );

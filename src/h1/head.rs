@@ -83,17 +83,20 @@ impl Parts {
         self.fields.map(&self.head)
     }
 
-    /// The same head as `http`'s type (target and map built if they were
-    /// not).
-    pub(crate) fn into_http(self) -> http::request::Parts {
+    /// The head as `http`'s type, taken out (target and map built if they
+    /// were not, which counts as the handler asking for them). What stays
+    /// are the allocations and the demand that [`recycle`] keeps for the
+    /// connection's next request: a request handed over as `http`'s type
+    /// (to a tower service) leaves them too, as a dropped one does.
+    pub(crate) fn take_http(&mut self) -> http::request::Parts {
         // `http::request::Parts` has no public constructor: start from an
         // empty request's.
         let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.method = self.method;
-        parts.uri = self.target.into_uri(&self.head);
+        parts.method = std::mem::take(&mut self.method);
+        parts.uri = self.target.take_uri(&self.head);
         parts.version = self.version;
-        parts.headers = self.fields.into_map(&self.head);
-        parts.extensions = self.extensions;
+        parts.headers = self.fields.take_map(&self.head);
+        parts.extensions = std::mem::take(&mut self.extensions);
         parts
     }
 }

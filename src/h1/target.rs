@@ -121,12 +121,14 @@ impl Target {
         String::from_utf8_lossy(&head[usize_range(&self.place)])
     }
 
-    /// Takes the `Uri` out, building it if it was not.
-    pub(crate) fn into_uri(mut self, head: &Bytes) -> Uri {
-        if let Some(uri) = self.parsed.take().or_else(|| self.lazy.take()) {
-            return uri;
+    /// The `Uri`, taken out (built if it was not): the handler asked for
+    /// it. The target is left for [`clear`](Self::clear).
+    pub(crate) fn take_uri(&mut self, head: &Bytes) -> Uri {
+        self.demand.note_ask();
+        match self.parsed.take().or_else(|| self.lazy.take()) {
+            Some(uri) => uri,
+            None => self.build(head),
         }
-        self.build(head)
     }
 
     /// Forgets the target (and any `Uri`, which shares the head's bytes),
@@ -217,7 +219,7 @@ mod tests {
             ("/?", "/"),
             ("/x?y?z/", "/x"),
         ] {
-            let (head, parsed) = parse(target).unwrap();
+            let (head, mut parsed) = parse(target).unwrap();
             assert!(parsed.parsed.is_none(), "{target} was parsed");
             assert_eq!(parsed.path(&head), path);
             let uri = parsed.uri(&head);
@@ -236,7 +238,7 @@ mod tests {
             ("/caf\u{e9}", "/caf\u{e9}"),
             ("/a\"b", "/a\"b"),
         ] {
-            let (head, parsed) = parse(target).unwrap();
+            let (head, mut parsed) = parse(target).unwrap();
             assert!(parsed.parsed.is_some(), "{target} was not parsed");
             assert_eq!(parsed.path(&head), path, "{target}");
         }
@@ -245,11 +247,11 @@ mod tests {
     }
 
     #[test]
-    fn into_uri_builds_or_hands_over() {
-        let (head, parsed) = parse("/a?b").unwrap();
-        assert_eq!(parsed.into_uri(&head), "/a?b");
-        let (head, parsed) = parse("http://h/x").unwrap();
-        assert_eq!(parsed.into_uri(&head), "http://h/x");
+    fn take_uri_builds_or_hands_over() {
+        let (head, mut parsed) = parse("/a?b").unwrap();
+        assert_eq!(parsed.take_uri(&head), "/a?b");
+        let (head, mut parsed) = parse("http://h/x").unwrap();
+        assert_eq!(parsed.take_uri(&head), "http://h/x");
     }
 
     #[test]
@@ -328,7 +330,7 @@ mod tests {
             }
         }
         let longest = format!("/{}", "a".repeat(MAX_PLAIN_LEN - 1));
-        let (head, parsed) = parse(&longest).unwrap();
+        let (head, mut parsed) = parse(&longest).unwrap();
         assert!(parsed.parsed.is_none());
         assert_eq!(parsed.uri(&head).path().len(), MAX_PLAIN_LEN);
         let longer = format!("/{}", "a".repeat(MAX_PLAIN_LEN));
