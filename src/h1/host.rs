@@ -20,6 +20,8 @@
 
 use std::net::Ipv6Addr;
 
+use super::syntax::is_unreserved_or_sub_delim;
+
 /// Whether `value` (a `Host` field value, optional whitespace around it
 /// already removed) matches the grammar in the module docs.
 pub(crate) fn is_valid_host(value: &[u8]) -> bool {
@@ -109,12 +111,7 @@ static REG_NAME: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'_' | b'~')
-            || matches!(
-                c,
-                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-            );
+        table[b] = is_unreserved_or_sub_delim(c);
         b += 1;
     }
     table

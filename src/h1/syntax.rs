@@ -1,6 +1,7 @@
 //! Small pieces of HTTP/1 syntax that the head parser, the field and
-//! target records and the response encoder share: where a part lies in a
-//! head, decimal numbers, optional whitespace.
+//! target records, the `Host` check and the response encoder share: where
+//! a part lies in a head, decimal numbers, optional whitespace, RFC 3986's
+//! byte classes.
 
 use std::ops::Range;
 
@@ -49,4 +50,16 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+/// RFC 3986's unreserved characters and sub-delimiters (§2.2, §2.3): the
+/// bytes a reg-name and a path segment both take as is. `const`, for the
+/// byte tables built from it.
+pub(crate) const fn is_unreserved_or_sub_delim(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, b'-' | b'.' | b'_' | b'~')
+        || matches!(
+            c,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        )
 }

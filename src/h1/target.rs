@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::Uri;
 
 use super::demand::Demand;
-use super::syntax::usize_range;
+use super::syntax::{is_unreserved_or_sub_delim, usize_range};
 
 /// The longest target `http` takes as a `Uri`.
 pub(crate) const MAX_LEN: usize = u16::MAX as usize - 1;
@@ -180,13 +180,7 @@ static PLAIN: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'_' | b'~')
-            || matches!(
-                c,
-                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-            )
-            || matches!(c, b':' | b'@' | b'%' | b'/' | b'?');
+        table[b] = is_unreserved_or_sub_delim(c) || matches!(c, b':' | b'@' | b'%' | b'/' | b'?');
         b += 1;
     }
     table
@@ -219,7 +213,7 @@ mod tests {
             ("/?", "/"),
             ("/x?y?z/", "/x"),
         ] {
-            let (head, mut parsed) = parse(target).unwrap();
+            let (head, parsed) = parse(target).unwrap();
             assert!(parsed.parsed.is_none(), "{target} was parsed");
             assert_eq!(parsed.path(&head), path);
             let uri = parsed.uri(&head);
@@ -238,7 +232,7 @@ mod tests {
             ("/caf\u{e9}", "/caf\u{e9}"),
             ("/a\"b", "/a\"b"),
         ] {
-            let (head, mut parsed) = parse(target).unwrap();
+            let (head, parsed) = parse(target).unwrap();
             assert!(parsed.parsed.is_some(), "{target} was not parsed");
             assert_eq!(parsed.path(&head), path, "{target}");
         }
@@ -330,7 +324,7 @@ mod tests {
             }
         }
         let longest = format!("/{}", "a".repeat(MAX_PLAIN_LEN - 1));
-        let (head, mut parsed) = parse(&longest).unwrap();
+        let (head, parsed) = parse(&longest).unwrap();
         assert!(parsed.parsed.is_none());
         assert_eq!(parsed.uri(&head).path().len(), MAX_PLAIN_LEN);
         let longer = format!("/{}", "a".repeat(MAX_PLAIN_LEN));
