@@ -73,7 +73,8 @@ afresh pinned to SERVER_CPU (taskset; nginx's master and worker), the
 client on CLIENT_CPU, rounds interleave the servers (round 1: hangup
 nginx, round 2: ...), medians with (min-max), and the ratios to nginx of
 the runs paired in the same round. Server CPU = utime + stime of its
-processes (/proc/PID/stat) over the run; clnt CPU = the clients' rusage.
+processes (/proc/PID/stat) over the run; clnt CPU = the clients' rusage
+(clnt us/MiB, clnt us/hs: the clients' CPU per MiB read, per connection).
 Before each measurement it waits (at most QUIET_WAIT s) until other
 processes have used less than 10 % of a core for 3 seconds in a row;
 "others" is CPU the rest of the machine used during the run, in % of one
@@ -432,7 +433,7 @@ def measure(server, scenario, ctx):
     if scenario == "bytes1m":
         requests, seconds, read = parse_wrk(outs[0], server)
         r.update(gib_s=read / seconds / (1 << 30), cpu_us_per_mib=cpu / (read / MIB) * 1e6,
-                 req_s=requests / seconds)
+                 req_s=requests / seconds, clnt_us=clnt / (read / MIB) * 1e6)
     else:
         conns = full = resumed = 0
         for out in outs:
@@ -446,7 +447,8 @@ def measure(server, scenario, ctx):
         if resumed or full != conns:
             raise SystemExit(f"{server}: {resumed} resumed and {full} full of {conns} connections; "
                              "every handshake must be full")
-        r.update(hs_s=conns / elapsed, cpu_us_per_hs=cpu / conns * 1e6, conns=conns)
+        r.update(hs_s=conns / elapsed, cpu_us_per_hs=cpu / conns * 1e6, conns=conns,
+                 clnt_us=clnt / conns * 1e6)
     return r
 
 
@@ -463,6 +465,7 @@ COLUMNS = {
     "bytes1m": [("gib_s", "GiB/s", "{:.2f}", True), ("cpu_us_per_mib", "CPU us/MiB", "{:.0f}", False)],
     "handshake": [("hs_s", "handshakes/s", "{:.0f}", True), ("cpu_us_per_hs", "CPU us/hs", "{:.0f}", False)],
 }
+CLIENT_UNIT = {"bytes1m": "us/MiB", "handshake": "us/hs"}
 TITLES = {
     "bytes1m": lambda: (f"1 MiB responses over TLS: wrk -t1 -c{CONNECTIONS} -d{DURATION}s "
                         f"GET /bytes/{BYTES} (https, keep-alive)"),
@@ -472,14 +475,15 @@ TITLES = {
 
 
 def table(scenario, results):
+    (k1, n1, _, _), (k2, n2, _, _) = COLUMNS[scenario]
     lines = [TITLES[scenario](),
-             f"  {'server':<7} {'first column':<22} {'second column':<22} {'srv CPU':<8} {'clnt CPU':<9} "
-             f"{'others':<7} vs nginx: medians; paired per round".replace(
-                 "first column", COLUMNS[scenario][0][1]).replace("second column", COLUMNS[scenario][1][1])]
+             f"  {'server':<7} {n1:<20} {n2:<18} {'clnt ' + CLIENT_UNIT[scenario]:<13} {'srv CPU':>7} "
+             f"{'clnt CPU':>8} {'others':>6}  vs nginx: ratio of medians, paired per round (min-max)"]
     base = results[("nginx", scenario)]
     for server in SERVERS:
         runs = results[(server, scenario)]
         cols = [spread([r[k] for r in runs], fmt) for k, _, fmt, _ in COLUMNS[scenario]]
+        clnt_per = f"{statistics.median(r['clnt_us'] for r in runs):.0f}"
         srv = f"{statistics.median(r['cpu_share'] for r in runs):.0%}"
         clnt = f"{statistics.median(r['clnt_share'] for r in runs):.0%}"
         others = f"{max(r['others'] for r in runs):.0f}%"
@@ -488,7 +492,8 @@ def table(scenario, results):
             ratio = "; ".join(
                 f"{name} x{statistics.median(r[k] for r in runs) / statistics.median(b[k] for b in base):.2f}"
                 f", paired {paired(runs, base, k)}" for k, name, _, _ in COLUMNS[scenario])
-        lines.append(f"  {server:<7} {cols[0]:<22} {cols[1]:<22} {srv:<8} {clnt:<9} {others:<7} {ratio}")
+        lines.append(f"  {server:<7} {cols[0]:<20} {cols[1]:<18} {clnt_per:<13} {srv:>7} {clnt:>8} "
+                     f"{others:>6}  {ratio}")
     for k, name, _, higher in COLUMNS[scenario]:
         if scenario == "handshake" and not higher:
             continue   # no target for CPU per handshake: reported, not judged
@@ -499,6 +504,16 @@ def table(scenario, results):
         miss = "" if ok else f" (MISSED by {abs(h / n - 1):.0%})"
         lines.append(f"  target: hangup {name} {want} nginx's: {'met' if ok else 'MISSED'}: "
                      f"x{h / n:.2f}{miss}")
+    if scenario == "handshake":
+        clnt = statistics.median(r["clnt_share"] for s in SERVERS for r in results[(s, scenario)])
+        srv = max(statistics.median(r["cpu_share"] for r in results[(s, scenario)]) for s in SERVERS)
+        if clnt >= 0.9 and srv < 0.9:
+            lines.append(f"  client-bound: the clients used {clnt:.0%} of their core, no server more than "
+                         f"{srv:.0%} of its own: handshakes/s is then about 1 s of client CPU / the clients' "
+                         "cost per connection (clnt us/hs), not a server's capacity")
+        lines.append("  derived, not measured: a server's capacity on one core = 1 s / its CPU us/hs: " + ", ".join(
+            f"{s} {1e6 / statistics.median(r['cpu_us_per_hs'] for r in results[(s, scenario)]):.0f}/s"
+            for s in SERVERS))
     return lines
 
 
