@@ -11,7 +11,14 @@
 //! cargo run --release --example bench_server [ADDR]   # default 127.0.0.1:3000
 //! HANGUP_SOCKET_WATCH=off ...                          # measure the watch's cost
 //! HANGUP_IDLE_RELEASE_MS=0 ...                         # free buffers at every wait
+//! HANGUP_TLS_CERT=cert.pem HANGUP_TLS_KEY=key.pem ...  # HTTPS (`--features tls`)
 //! ```
+//!
+//! With `HANGUP_TLS_CERT` and `HANGUP_TLS_KEY` (both PEM; they may name the
+//! same file) it serves HTTPS with the configuration `hangup::tls::TlsFiles`
+//! loads, as `hangup serve --tls-cert` does: rustls on the ring provider,
+//! TLS 1.3 and 1.2, ALPN `http/1.1` (`bench/tls.py`). Built without the
+//! `tls` feature (it is part of the default `cli` feature), it refuses them.
 //!
 //! One thread (current-thread runtime): the harness pins it to one core.
 
@@ -86,13 +93,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         builder.idle_release_after(std::time::Duration::from_millis(ms));
     }
+    let scheme = tls(&mut builder)?;
     let config = builder.build()?;
     let server = Server::bind(&addr, config, route).await?;
     eprintln!(
-        "bench_server: listening on http://{} (socket watch {})",
+        "bench_server: listening on {scheme}://{} (socket watch {})",
         server.local_addr()?,
         if watch { "on" } else { "off" }
     );
     server.run().await?;
     Ok(())
+}
+
+/// HTTPS when `HANGUP_TLS_CERT` and `HANGUP_TLS_KEY` are set: the
+/// configuration `TlsFiles::load` builds (no reload: the files do not
+/// change during a benchmark). Returns the URL scheme.
+#[cfg(feature = "tls")]
+fn tls(builder: &mut hangup::ConfigBuilder) -> Result<&'static str, Box<dyn std::error::Error>> {
+    match tls_files()? {
+        None => Ok("http"),
+        Some((cert, key)) => {
+            let loaded = hangup::tls::TlsFiles::new(cert, key).load()?;
+            for warning in &loaded.warnings {
+                eprintln!("bench_server: warning: {warning}");
+            }
+            builder.tls(loaded.config);
+            Ok("https")
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls(_: &mut hangup::ConfigBuilder) -> Result<&'static str, Box<dyn std::error::Error>> {
+    match tls_files()? {
+        None => Ok("http"),
+        Some(_) => Err(
+            "HANGUP_TLS_CERT is set, but bench_server was built without the `tls` feature".into(),
+        ),
+    }
+}
+
+/// `HANGUP_TLS_CERT` and `HANGUP_TLS_KEY`: both or neither.
+fn tls_files() -> Result<Option<(String, String)>, Box<dyn std::error::Error>> {
+    match (
+        std::env::var("HANGUP_TLS_CERT").ok(),
+        std::env::var("HANGUP_TLS_KEY").ok(),
+    ) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        _ => Err("set both HANGUP_TLS_CERT and HANGUP_TLS_KEY, or neither".into()),
+    }
 }
