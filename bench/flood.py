@@ -40,11 +40,11 @@ One run:
  5. count the flood connections the server has already closed (readable or
     hung up: "alive" is the rest), close them all with a reset (SO_LINGER 0:
     no TIME_WAIT left to eat the next run's ports), and read RSS 1 s and 5 s
-    later. The normal requests stop at the close, so the server is idle
+    later (`--after 1,5,15` for other readings, at most 30 s). The normal requests stop at the close, so the server is idle
     then: an allocator that returns memory only when it is called again
     (jemalloc without its background thread, mimalloc) shows its worst
     case; with `--traffic-after` they go on (one every `--interval`) until
-    the 5 s reading;
+    the last reading;
  6. stop the server (SIGTERM, then SIGKILL after 2 s) by its PID.
 
 Columns: "flood s" is how long sending the flood took; "srv CPU s" the
@@ -66,7 +66,7 @@ Output: one markdown table row per run, and with `--rounds` > 1 a table of
 the medians per server. `--json FILE` appends one JSON object per run.
 
 Bounded: every run has a time limit on each step (start 10 s, flood
-`--open-timeout` 20 s, hold 15 s, after-close 5 s), a default run takes
+`--open-timeout` 20 s, hold 15 s, after-close the last `--after` reading, 5 s by default), a default run takes
 about 10-15 s plus at most `--quiet-wait` (10 s) waiting for the machine to
 be quiet, all sockets have 5 s timeouts, only 127.0.0.1 is used (ports
 `--port`, 3960, upwards: one per server), and only the processes this script
@@ -126,6 +126,14 @@ def cpu_ticks(pid):
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0
+
+
+def minor_faults(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[7])
     except OSError:
         return 0
 
@@ -410,6 +418,13 @@ def flood_send(port, payload, args, flood):
 
 def run_once(name, command, port, args, log):
     waited = wait_quiet(args.quiet_wait, log) if args.quiet_wait > 0 else 0.0
+    probe = socket.socket()
+    try:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"{name}: something already listens on 127.0.0.1:{port}; "
+                               "it would be measured instead (--port for another)")
+    finally:
+        probe.close()
     words = build_command(command, port)
     env = dict(os.environ, HANGUP_ADDR=f"127.0.0.1:{port}")
     errlog = tempfile.TemporaryFile(mode="w+")
@@ -453,7 +468,7 @@ def run_once(name, command, port, args, log):
         head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
         payload = head + b"a" * max(0, args.bytes - len(head))
         payload = payload[:args.bytes]
-        t_flood, srv_flood = time.monotonic(), cpu_ticks(server.pid)
+        t_flood, srv_flood, flt_flood = time.monotonic(), cpu_ticks(server.pid), minor_faults(server.pid)
         opened, open_errors, first_error = flood_send(port, payload, args, flood)
         if opened < args.conns:
             first_error = first_error or "open timeout"
@@ -474,6 +489,7 @@ def run_once(name, command, port, args, log):
             time.sleep(0.01)
         t_close = time.monotonic()
         result["flood_cpu_s"] = (cpu_ticks(server.pid) - srv_flood) / CLK_TCK
+        result["flood_minflt"] = minor_faults(server.pid) - flt_flood
         if not args.traffic_after:
             stop_latency(latency)
         result["held_kib"] = status_kib(server.pid, "VmRSS")
@@ -492,10 +508,9 @@ def run_once(name, command, port, args, log):
             sock.close()
         flood = []
         t_closed = time.monotonic()
-        time.sleep(max(0.0, t_closed + 1 - time.monotonic()))
-        result["after1_kib"] = status_kib(server.pid, "VmRSS")
-        time.sleep(max(0.0, t_closed + 5 - time.monotonic()))
-        result["after5_kib"] = status_kib(server.pid, "VmRSS")
+        for after in args.after:
+            time.sleep(max(0.0, t_closed + after - time.monotonic()))
+            result[f"after{after:g}_kib"] = status_kib(server.pid, "VmRSS")
         stop_latency(latency)
         sampler.stop.set()
         sampler.join(1)
@@ -541,8 +556,6 @@ COLUMNS = [
     ("base MiB", "{base:.1f}"),
     ("peak MiB", "{peak:.1f}"),
     ("KiB/conn", "{per_conn:.1f}"),
-    ("after 1 s MiB", "{after1:.1f}"),
-    ("after 5 s MiB", "{after5:.1f}"),
     ("GET p50/p99 ms, sending", "{lat_send_p50_ms:.2f} / {lat_send_p99_ms:.2f} (n={lat_send_n})"),
     ("GET p50/p99 ms, held", "{lat_held_p50_ms:.2f} / {lat_held_p99_ms:.2f} (n={lat_held_n})"),
     ("flood s", "{flood_s:.2f}"),
@@ -551,26 +564,36 @@ COLUMNS = [
 ]
 
 
+def columns(afters):
+    """COLUMNS with one "after N s" column per reading after the close."""
+    cols = list(COLUMNS)
+    at = [c[0] for c in cols].index("KiB/conn") + 1
+    cols[at:at] = [(f"after {a:g} s MiB", f"{{after{a:g}:.1f}}") for a in afters]
+    return cols
+
+
 def derived(r):
     mib = lambda k: (k or 0) / 1024
     d = dict(r)
-    d.update(base=mib(r["base_kib"]), peak=mib(r["peak_kib"]), after1=mib(r["after1_kib"]),
-             after5=mib(r["after5_kib"]),
+    d.update(base=mib(r["base_kib"]), peak=mib(r["peak_kib"]),
              per_conn=((r["peak_kib"] or 0) - (r["base_kib"] or 0)) / max(1, r["opened"]))
+    for key in r:
+        if key.startswith("after") and key.endswith("_kib"):
+            d[key[:-4]] = mib(r[key])
     return d
 
 
-def header():
-    names = [c[0] for c in COLUMNS]
+def header(cols):
+    names = [c[0] for c in cols]
     return "| " + " | ".join(names) + " |\n|" + "|".join(" --- " for _ in names) + "|"
 
 
-def row(r):
+def row(r, cols):
     d = derived(r)
-    return "| " + " | ".join(fmt.format(**d) for _, fmt in COLUMNS) + " |"
+    return "| " + " | ".join(fmt.format(**d) for _, fmt in cols) + " |"
 
 
-def median_row(name, runs):
+def median_row(name, runs, cols):
     ds = [derived(r) for r in runs]
     med = {}
     for key in ds[0]:
@@ -582,7 +605,7 @@ def median_row(name, runs):
     med["name"] = name
     for key in ("alive", "opened", "lat_send_n", "lat_held_n"):
         med[key] = int(med[key])
-    return "| " + " | ".join(fmt.format(**med) for _, fmt in COLUMNS) + " |"
+    return "| " + " | ".join(fmt.format(**med) for _, fmt in cols) + " |"
 
 
 def main():
@@ -607,7 +630,9 @@ def main():
                     help="at most this many seconds waiting for a quiet machine before each run (10)")
     ap.add_argument("--traffic-after", action="store_true",
                     help="keep the normal requests going after the flood closed (default: none, "
-                         "the server is idle while its RSS is read at 1 s and 5 s)")
+                         "the server is idle while its RSS is read after it)")
+    ap.add_argument("--after", default="1,5", metavar="S,S,...",
+                    help="read RSS this many seconds after the close (1,5; at most 30)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="append one JSON object per run")
@@ -622,6 +647,13 @@ def main():
 
     if not (1 <= args.conns <= 15000) or not (64 <= args.bytes <= 16 << 20) or not (1 <= args.rounds <= 20):
         sys.exit("--conns 1..15000, --bytes 64..16 MiB, --rounds 1..20")
+    try:
+        args.after = sorted({float(a) for a in args.after.split(",") if a.strip()})
+    except ValueError:
+        sys.exit("--after: seconds, comma-separated")
+    if not args.after or not all(0 <= a <= 30 for a in args.after):
+        sys.exit("--after: 0 to 30 s")
+    cols = columns(args.after)
     servers = []
     for spec in args.servers or [f"echo={DEFAULT_COMMAND}"]:
         if "=" not in spec.split()[0]:
@@ -648,7 +680,7 @@ def main():
           f"{args.requests} normal GETs held; server on CPU {args.server_cpu}; after the close: "
           f"{'a GET every %g ms' % args.interval if args.traffic_after else 'no requests'}", flush=True)
     if not args.no_header:
-        print(header(), flush=True)
+        print(header(cols), flush=True)
     for _ in range(args.rounds):
         for i, (name, command) in enumerate(servers):
             r = run_once(name, command, args.port + i, args, log)
@@ -656,7 +688,7 @@ def main():
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(r) + "\n")
-            print(row(r), flush=True)
+            print(row(r, cols), flush=True)
             if r["alive"] < r["opened"]:
                 log(f"{name}: the server closed {r['opened'] - r['alive']} flood connections before the end")
             if not r["server_alive"]:
@@ -665,9 +697,9 @@ def main():
                 log(f"{name}: {r['lat_failed']} normal requests failed")
     if args.rounds > 1:
         print(f"\nmedians of {args.rounds} rounds:", flush=True)
-        print(header())
+        print(header(cols))
         for name, runs in results.items():
-            print(median_row(name, runs), flush=True)
+            print(median_row(name, runs, cols), flush=True)
 
 
 if __name__ == "__main__":
