@@ -37,14 +37,16 @@ One run:
     (200) requests more, and at least `--hold` (1 s); RSS is sampled every
     20 ms throughout; "peak" is the kernel's VmHWM (the high-water mark of
     RSS, which a sample can miss);
- 5. count the flood connections the server has already closed (readable or
-    hung up: "alive" is the rest), close them all with a reset (SO_LINGER 0:
-    no TIME_WAIT left to eat the next run's ports), and read RSS 1 s and 5 s
-    later. The normal requests stop at the close, so the server is idle
+ 5. count the flood connections the server has already closed (what it
+    sent, a 431 or a TLS ServerHello, is read and dropped; end of stream or
+    reset: closed; "alive" is the rest), close them all with a reset
+    (SO_LINGER 0: no TIME_WAIT left to eat the next run's ports), and read
+    RSS 1 s and 5 s later (`--after 1,5,15` for other readings, at most
+    30 s). The normal requests stop at the close, so the server is idle
     then: an allocator that returns memory only when it is called again
     (jemalloc without its background thread, mimalloc) shows its worst
     case; with `--traffic-after` they go on (one every `--interval`) until
-    the 5 s reading;
+    the last reading;
  6. stop the server (SIGTERM, then SIGKILL after 2 s) by its PID.
 
 Columns: "flood s" is how long sending the flood took; "srv CPU s" the
@@ -66,7 +68,7 @@ Output: one markdown table row per run, and with `--rounds` > 1 a table of
 the medians per server. `--json FILE` appends one JSON object per run.
 
 Bounded: every run has a time limit on each step (start 10 s, flood
-`--open-timeout` 20 s, hold 15 s, after-close 5 s), a default run takes
+`--open-timeout` 20 s, hold 15 s, after-close the last `--after` reading, 5 s by default), a default run takes
 about 10-15 s plus at most `--quiet-wait` (10 s) waiting for the machine to
 be quiet, all sockets have 5 s timeouts, only 127.0.0.1 is used (ports
 `--port`, 3960, upwards: one per server), and only the processes this script
@@ -88,9 +90,11 @@ import os
 import resource
 import select
 import selectors
+import re
 import shlex
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -126,6 +130,14 @@ def cpu_ticks(pid):
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0
+
+
+def minor_faults(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[7])
     except OSError:
         return 0
 
@@ -174,12 +186,38 @@ def pct(values, p):
 
 # ------------------------------------------------------------ HTTP client
 
-def one_get(port, path, timeout=5.0):
-    """One GET on a fresh connection, response read whole; closed with a
-    reset. Returns the status code (raises on a broken response)."""
+def tls_context(cafile):
+    """A client context trusting only `cafile` (the server's self-signed
+    certificate), checking that it names 127.0.0.1."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def client_hello():
+    """The bytes of a TLS ClientHello (what Python's ssl sends first), made
+    without a network: a flood connection sends them and stops."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def one_get(port, path, timeout=5.0, tls=None):
+    """One GET on a fresh connection (over TLS with `tls`, an SSLContext),
+    response read whole; closed with a reset. Returns the status code
+    (raises on a broken response)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+            sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -217,6 +255,7 @@ def latency_client(args):
     most. One line per request:
     `S start_monotonic seconds status` (status 0: failed)."""
     end = time.monotonic() + args.max_seconds
+    tls = tls_context(args.cafile) if args.cafile else None
     done, next_start = 0, time.monotonic()
     while time.monotonic() < end and done < args.max_requests:
         if select.select([sys.stdin], [], [], max(0.0, next_start - time.monotonic()))[0]:
@@ -224,8 +263,8 @@ def latency_client(args):
         t0 = time.monotonic()
         next_start = t0 + args.interval / 1e3
         try:
-            status = one_get(args.port, args.path)
-        except (OSError, ValueError, IndexError) as e:
+            status = one_get(args.port, args.path, tls=tls)
+        except (OSError, ValueError, IndexError) as e:  # ssl.SSLError is an OSError
             status = 0
             print(f"E {type(e).__name__}: {e}", flush=True)
         print(f"S {t0:.6f} {time.monotonic() - t0:.6f} {status}", flush=True)
@@ -270,6 +309,16 @@ class LatencyReader(threading.Thread):
             return sum(1 for s in self.samples if s[0] >= t)
 
 
+def self_signed_cert(errlog):
+    """The certificate `hangup serve --tls-self-signed` says it wrote, from
+    its output so far, or None."""
+    errlog.flush()
+    errlog.seek(0)
+    found = re.search(r" in (\S+) \(removed at exit\)", errlog.read())
+    errlog.seek(0, 2)
+    return found.group(1) if found else None
+
+
 def build_command(command, port):
     addr = f"127.0.0.1:{port}"
     words = shlex.split(command)
@@ -280,6 +329,22 @@ def build_command(command, port):
     if not os.path.isabs(words[0]) and not os.path.exists(words[0]) and os.path.exists(os.path.join(REPO, words[0])):
         words[0] = os.path.join(REPO, words[0])
     return words
+
+
+def server_closed(sock):
+    """Whether the server closed (or reset) this flood connection: what it
+    sent is read and dropped (a 431, a TLS ServerHello) until the end of
+    the stream, or until nothing more is there (still open)."""
+    sock.setblocking(False)
+    for _ in range(64):
+        try:
+            if not sock.recv(65536):
+                return True
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+    return False
 
 
 def stop_latency(latency):
@@ -410,6 +475,13 @@ def flood_send(port, payload, args, flood):
 
 def run_once(name, command, port, args, log):
     waited = wait_quiet(args.quiet_wait, log) if args.quiet_wait > 0 else 0.0
+    probe = socket.socket()
+    try:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"{name}: something already listens on 127.0.0.1:{port}; "
+                               "it would be measured instead (--port for another)")
+    finally:
+        probe.close()
     words = build_command(command, port)
     env = dict(os.environ, HANGUP_ADDR=f"127.0.0.1:{port}")
     errlog = tempfile.TemporaryFile(mode="w+")
@@ -422,12 +494,22 @@ def run_once(name, command, port, args, log):
     try:
         # 1. up and answering, then the baseline.
         deadline = time.monotonic() + 10
+        tls = None
         while True:
             if server.poll() is not None:
                 errlog.seek(0)
                 raise RuntimeError(f"{name}: server exited ({server.returncode}): {errlog.read()[-500:]}")
+            if args.tls and tls is None:
+                cafile = args.cafile or self_signed_cert(errlog)
+                if cafile is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name}: no certificate path in its output within 10 s")
+                    time.sleep(0.05)
+                    continue
+                tls = tls_context(cafile)
+                result["cafile"] = cafile
             try:
-                one_get(port, args.path, timeout=1)
+                one_get(port, args.path, timeout=1, tls=tls)
                 break
             except (OSError, ValueError, IndexError):
                 if time.monotonic() > deadline:
@@ -443,17 +525,23 @@ def run_once(name, command, port, args, log):
         latency = subprocess.Popen(
             ["taskset", "-c", str(args.client_cpu), sys.executable, os.path.abspath(__file__),
              "--latency-client", "--port", str(port), "--path", args.path,
-             "--interval", str(args.interval), "--max-seconds", "40", "--max-requests", "20000"],
+             "--interval", str(args.interval), "--max-seconds", "60", "--max-requests", "20000"]
+            + (["--cafile", result["cafile"]] if tls is not None else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         reader = LatencyReader(latency)
         reader.start()
         time.sleep(0.2)  # a few requests before the flood starts
 
         # 3. the flood.
-        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
-        payload = head + b"a" * max(0, args.bytes - len(head))
-        payload = payload[:args.bytes]
-        t_flood, srv_flood = time.monotonic(), cpu_ticks(server.pid)
+        if args.flood == "head":
+            head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
+            payload = head + b"a" * max(0, args.bytes - len(head))
+            payload = payload[:args.bytes]
+        elif args.flood == "tls-hello":
+            payload = client_hello()
+        else:
+            payload = b""
+        t_flood, srv_flood, flt_flood = time.monotonic(), cpu_ticks(server.pid), minor_faults(server.pid)
         opened, open_errors, first_error = flood_send(port, payload, args, flood)
         if opened < args.conns:
             first_error = first_error or "open timeout"
@@ -465,7 +553,7 @@ def run_once(name, command, port, args, log):
             log(f"{name}: flood: {open_errors} errors, first: {first_error}")
 
         # 4. hold: --requests more normal requests, and at least --hold s.
-        hold_end = time.monotonic() + 15
+        hold_end = time.monotonic() + max(15, args.hold + 1)
         while time.monotonic() < hold_end:
             if reader.count_since(t_held) >= args.requests and time.monotonic() - t_held >= args.hold:
                 break
@@ -474,16 +562,14 @@ def run_once(name, command, port, args, log):
             time.sleep(0.01)
         t_close = time.monotonic()
         result["flood_cpu_s"] = (cpu_ticks(server.pid) - srv_flood) / CLK_TCK
+        result["flood_minflt"] = minor_faults(server.pid) - flt_flood
         if not args.traffic_after:
             stop_latency(latency)
         result["held_kib"] = status_kib(server.pid, "VmRSS")
         result["peak_kib"] = status_kib(server.pid, "VmHWM")
 
         # 5. which flood connections the server already closed; close all.
-        poller = select.poll()
-        for sock in flood:
-            poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
-        result["alive"] = len(flood) - len(poller.poll(0))
+        result["alive"] = sum(1 for sock in flood if not server_closed(sock))
         for sock in flood:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
@@ -492,10 +578,9 @@ def run_once(name, command, port, args, log):
             sock.close()
         flood = []
         t_closed = time.monotonic()
-        time.sleep(max(0.0, t_closed + 1 - time.monotonic()))
-        result["after1_kib"] = status_kib(server.pid, "VmRSS")
-        time.sleep(max(0.0, t_closed + 5 - time.monotonic()))
-        result["after5_kib"] = status_kib(server.pid, "VmRSS")
+        for after in args.after:
+            time.sleep(max(0.0, t_closed + after - time.monotonic()))
+            result[f"after{after:g}_kib"] = status_kib(server.pid, "VmRSS")
         stop_latency(latency)
         sampler.stop.set()
         sampler.join(1)
@@ -515,6 +600,8 @@ def run_once(name, command, port, args, log):
         result["lat_send_p50_ms"], result["lat_send_p99_ms"] = pct(send, 50), pct(send, 99)
         result["lat_held_p50_ms"], result["lat_held_p99_ms"] = pct(held, 50), pct(held, 99)
         result["lat_send_max_ms"] = max(send) if send else float("nan")
+        result["lat_held_max_ms"] = max(held) if held else float("nan")
+        result["lat_samples"] = [(round(t - t_run, 3), round(sec * 1e3, 2), status) for t, sec, status in samples]
         result["lat_failed"] = sum(1 for s in samples if s[2] == 0)
         result["lat_non200"] = sum(1 for s in samples if s[2] not in (0, 200))
         if reader.errors:
@@ -541,36 +628,45 @@ COLUMNS = [
     ("base MiB", "{base:.1f}"),
     ("peak MiB", "{peak:.1f}"),
     ("KiB/conn", "{per_conn:.1f}"),
-    ("after 1 s MiB", "{after1:.1f}"),
-    ("after 5 s MiB", "{after5:.1f}"),
     ("GET p50/p99 ms, sending", "{lat_send_p50_ms:.2f} / {lat_send_p99_ms:.2f} (n={lat_send_n})"),
-    ("GET p50/p99 ms, held", "{lat_held_p50_ms:.2f} / {lat_held_p99_ms:.2f} (n={lat_held_n})"),
+    ("GET p50/p99/max ms, held", "{lat_held_p50_ms:.2f} / {lat_held_p99_ms:.2f} / {lat_held_max_ms:.0f} (n={lat_held_n})"),
+    ("GET failed", "{lat_failed}"),
     ("flood s", "{flood_s:.2f}"),
     ("srv CPU s", "{flood_cpu_s:.2f}"),
     ("others %", "{others_pct:.0f}"),
 ]
 
 
+def columns(afters):
+    """COLUMNS with one "after N s" column per reading after the close."""
+    cols = list(COLUMNS)
+    at = [c[0] for c in cols].index("KiB/conn") + 1
+    cols[at:at] = [(f"after {a:g} s MiB", f"{{after{a:g}:.1f}}") for a in afters]
+    return cols
+
+
 def derived(r):
     mib = lambda k: (k or 0) / 1024
     d = dict(r)
-    d.update(base=mib(r["base_kib"]), peak=mib(r["peak_kib"]), after1=mib(r["after1_kib"]),
-             after5=mib(r["after5_kib"]),
+    d.update(base=mib(r["base_kib"]), peak=mib(r["peak_kib"]),
              per_conn=((r["peak_kib"] or 0) - (r["base_kib"] or 0)) / max(1, r["opened"]))
+    for key in r:
+        if key.startswith("after") and key.endswith("_kib"):
+            d[key[:-4]] = mib(r[key])
     return d
 
 
-def header():
-    names = [c[0] for c in COLUMNS]
+def header(cols):
+    names = [c[0] for c in cols]
     return "| " + " | ".join(names) + " |\n|" + "|".join(" --- " for _ in names) + "|"
 
 
-def row(r):
+def row(r, cols):
     d = derived(r)
-    return "| " + " | ".join(fmt.format(**d) for _, fmt in COLUMNS) + " |"
+    return "| " + " | ".join(fmt.format(**d) for _, fmt in cols) + " |"
 
 
-def median_row(name, runs):
+def median_row(name, runs, cols):
     ds = [derived(r) for r in runs]
     med = {}
     for key in ds[0]:
@@ -580,9 +676,9 @@ def median_row(name, runs):
         else:
             med[key] = values[0]
     med["name"] = name
-    for key in ("alive", "opened", "lat_send_n", "lat_held_n"):
+    for key in ("alive", "opened", "lat_send_n", "lat_held_n", "lat_failed"):
         med[key] = int(med[key])
-    return "| " + " | ".join(fmt.format(**med) for _, fmt in COLUMNS) + " |"
+    return "| " + " | ".join(fmt.format(**med) for _, fmt in cols) + " |"
 
 
 def main():
@@ -590,8 +686,17 @@ def main():
     ap.add_argument("servers", nargs="*", metavar="NAME=COMMAND")
     ap.add_argument("--conns", type=int, default=3000, help="flood connections (3000)")
     ap.add_argument("--bytes", type=int, default=60000, help="bytes of unfinished head per connection (60000)")
+    ap.add_argument("--flood", choices=["head", "tls-hello", "tls-silent"], default="head",
+                    help="what each flood connection sends before it stalls: an unfinished "
+                         "request head of --bytes (head, the default), a TLS ClientHello "
+                         "(tls-hello), or nothing (tls-silent); the tls-* floods imply --tls")
+    ap.add_argument("--tls", action="store_true",
+                    help="the server speaks TLS: the normal requests (and the start-up check) "
+                         "use Python's ssl, trusting --cafile or the certificate `hangup serve "
+                         "--tls-self-signed` prints")
+    ap.add_argument("--cafile", help="the server's certificate (PEM), for --tls")
     ap.add_argument("--requests", type=int, default=200, help="normal GETs measured while the flood is held (200)")
-    ap.add_argument("--hold", type=float, default=1.0, help="least seconds the flood is held (1)")
+    ap.add_argument("--hold", type=float, default=1.0, help="least seconds the flood is held (1; at most 30)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--port", type=int, default=3960, help="first port (3960); one per server")
     ap.add_argument("--path", default="/", help="the normal request's path (/)")
@@ -607,7 +712,9 @@ def main():
                     help="at most this many seconds waiting for a quiet machine before each run (10)")
     ap.add_argument("--traffic-after", action="store_true",
                     help="keep the normal requests going after the flood closed (default: none, "
-                         "the server is idle while its RSS is read at 1 s and 5 s)")
+                         "the server is idle while its RSS is read after it)")
+    ap.add_argument("--after", default="1,5", metavar="S,S,...",
+                    help="read RSS this many seconds after the close (1,5; at most 30)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="append one JSON object per run")
@@ -620,8 +727,18 @@ def main():
     if args.latency_client:
         return latency_client(args)
 
+    args.tls = args.tls or args.flood != "head"
+    if not 0 <= args.hold <= 30:
+        sys.exit("--hold: 0 to 30 s")
     if not (1 <= args.conns <= 15000) or not (64 <= args.bytes <= 16 << 20) or not (1 <= args.rounds <= 20):
         sys.exit("--conns 1..15000, --bytes 64..16 MiB, --rounds 1..20")
+    try:
+        args.after = sorted({float(a) for a in args.after.split(",") if a.strip()})
+    except ValueError:
+        sys.exit("--after: seconds, comma-separated")
+    if not args.after or not all(0 <= a <= 30 for a in args.after):
+        sys.exit("--after: 0 to 30 s")
+    cols = columns(args.after)
     servers = []
     for spec in args.servers or [f"echo={DEFAULT_COMMAND}"]:
         if "=" not in spec.split()[0]:
@@ -644,11 +761,13 @@ def main():
 
     log = lambda msg: print(f"# {msg}", file=sys.stderr, flush=True)
     results = {name: [] for name, _ in servers}
-    print(f"flood: {args.conns} connections x {args.bytes} bytes of unfinished head; "
+    what = {"head": f"{args.bytes} bytes of unfinished head", "tls-hello": "a TLS ClientHello, then nothing",
+            "tls-silent": "nothing (TLS server)"}[args.flood]
+    print(f"flood: {args.conns} connections x {what}; normal GETs over {'TLS' if args.tls else 'plain TCP'}; "
           f"{args.requests} normal GETs held; server on CPU {args.server_cpu}; after the close: "
           f"{'a GET every %g ms' % args.interval if args.traffic_after else 'no requests'}", flush=True)
     if not args.no_header:
-        print(header(), flush=True)
+        print(header(cols), flush=True)
     for _ in range(args.rounds):
         for i, (name, command) in enumerate(servers):
             r = run_once(name, command, args.port + i, args, log)
@@ -656,7 +775,7 @@ def main():
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(r) + "\n")
-            print(row(r), flush=True)
+            print(row(r, cols), flush=True)
             if r["alive"] < r["opened"]:
                 log(f"{name}: the server closed {r['opened'] - r['alive']} flood connections before the end")
             if not r["server_alive"]:
@@ -665,9 +784,9 @@ def main():
                 log(f"{name}: {r['lat_failed']} normal requests failed")
     if args.rounds > 1:
         print(f"\nmedians of {args.rounds} rounds:", flush=True)
-        print(header())
+        print(header(cols))
         for name, runs in results.items():
-            print(median_row(name, runs), flush=True)
+            print(median_row(name, runs, cols), flush=True)
 
 
 if __name__ == "__main__":

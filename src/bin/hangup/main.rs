@@ -3,6 +3,8 @@
 //! Both use only the library's public API.
 
 mod lab;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod release_memory;
 mod serve;
 
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    release_memory::start();
     let result = match cli.command {
         Command::Lab(args) => lab::run(args),
         Command::Serve(args) => serve::run(args),
