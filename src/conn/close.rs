@@ -29,6 +29,12 @@ impl<H: Handler> Conn<H> {
     /// Answers a rejected head, then closes. Responses held back for
     /// earlier pipelined requests go out first.
     pub(super) async fn reject(&mut self, bad: BadRequest) {
+        // Nothing more is read as a request: the refused head's bytes, and
+        // their claim on the server's head budget, go now rather than after
+        // the lingering close (a flood of refused heads would hold them for
+        // `linger_timeout`).
+        self.head_claim = None;
+        self.input.buf = BytesMut::new();
         let link = &*self.link;
         let remote_addr = link.transport.remote_addr();
         log::rejection(remote_addr, bad.status(), bad.reason());
@@ -45,11 +51,16 @@ impl<H: Handler> Conn<H> {
         });
         self.output
             .set_error_response(link, bad.status(), bad.reason());
-        let _ = self
+        let sent = self
             .output
             .finish(link, Some(&mut self.backlog), false)
             .await;
         self.backlog.add_written(link.exchange.written());
+        if sent.is_ok() {
+            // The refusal is out: its buffers are not needed while the
+            // connection lingers either.
+            self.output.release_buffers();
+        }
         self.close().await;
     }
 

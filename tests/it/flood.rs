@@ -73,6 +73,38 @@ async fn past_the_head_budget_large_heads_get_431_and_small_ones_are_served() {
     assert_eq!(server.metrics.snapshot().rejected, 1);
 }
 
+/// A refused head's memory, and its claim on the budget, go when the
+/// refusal is sent, not after the lingering close: a flood of refused
+/// heads must not hold them for `linger_timeout`.
+#[tokio::test]
+async fn a_refused_head_gives_its_claim_back_while_the_connection_lingers() {
+    let mut builder = Config::builder();
+    // Room for one 64 KiB head (its buffer grows to 72 KiB), not two.
+    builder
+        .head_memory_budget(128 * 1024)
+        .linger_timeout(std::time::Duration::from_secs(30));
+    let server = spawn(builder.build().unwrap(), ok).await;
+
+    // A head past `max_head_bytes` (64 KiB): 431 once the server has read
+    // 64 KiB of it. The client reads the answer and keeps its side open,
+    // so the server lingers.
+    let mut refused = connect(server.addr).await;
+    let _ = refused.write_all(&head(100_000, false)).await;
+    let response = crate::support::read_response(&mut refused, false).await;
+    assert_eq!(response.status, 431);
+
+    // Meanwhile a head of nearly 64 KiB needs nearly all the budget.
+    let mut large = connect(server.addr).await;
+    send(&mut large, &head(65_000, true)).await;
+    let (bytes, _) = read_until_end(&mut large).await;
+    assert_eq!(
+        parse_responses(&bytes, &[false])[0].status,
+        200,
+        "the lingering connection still holds its head's claim"
+    );
+    drop(refused);
+}
+
 #[test]
 fn the_budget_must_hold_one_head_of_the_largest_size() {
     let mut builder = Config::builder();
