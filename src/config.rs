@@ -20,12 +20,12 @@
 //! | [`socket_watch`](ConfigBuilder::socket_watch) | on | off makes a conventional server that only sees write errors |
 //! | [`ack_wait`](ConfigBuilder::ack_wait) | 250 ms | an outcome waits this long for the client's TCP to acknowledge the response |
 //! | [`on_outcome`](ConfigBuilder::on_outcome) | none | a hook for every [`Outcome`] (tests, metrics, the lab) |
-//! | [`max_connections`](ConfigBuilder::max_connections) | 10,000 | past it, new connections wait in the kernel's backlog instead of taking memory and descriptors |
+//! | [`max_connections`](ConfigBuilder::max_connections) | 20,000 | past it, new connections wait in the kernel's backlog instead of taking memory and descriptors |
 //! | [`head_memory_budget`](ConfigBuilder::head_memory_budget) | 32 MiB | a flood of large unfinished heads holds bounded memory whatever `max_head_bytes` |
 //! | [`proxy_protocol`](ConfigBuilder::proxy_protocol) | off | a header is expected only where a trusted proxy sends it |
 //! | `tls` (`tls` feature) | none | plain TCP unless given a `rustls::ServerConfig` |
 //! | `tls_handshake_timeout` (`tls` feature) | 10 s | slow-loris works on handshakes too |
-//! | `max_tls_handshakes` (`tls` feature) | 128 | handshakes cost CPU: past it, new connections wait in the backlog |
+//! | `max_tls_handshakes` (`tls` feature) | 128 | handshakes in progress hold memory: past it, the oldest is closed to make room for the new one |
 
 use std::time::Duration;
 
@@ -332,7 +332,8 @@ impl ConfigBuilder {
     /// of a large head and stop hold at most `max_connections` × 1 KiB +
     /// this, whatever `max_head_bytes`; heads of up to 1 KiB (nearly all)
     /// are served meanwhile. A claim is given back when the connection
-    /// frees its buffers (idle, or closed).
+    /// frees its buffers (idle, closed, or refused: a refused head's
+    /// buffer goes with the refusal, before the lingering close).
     pub fn head_memory_budget(&mut self, bytes: usize) -> &mut Self {
         self.config.head_memory_budget = bytes;
         self
@@ -381,9 +382,14 @@ impl ConfigBuilder {
     }
 
     /// Most TLS handshakes in progress at once. Default: 128. Range: 1 to
-    /// 100,000. A handshake costs the server public-key work; past the
-    /// cap, new connections wait in the kernel's backlog until one ends,
-    /// so a flood of handshakes cannot take every core.
+    /// 100,000. Past the cap a new connection is still accepted and the
+    /// *oldest* handshake in progress is closed to make room (a
+    /// [`HandshakeEvicted`](crate::DepartureCause::HandshakeEvicted)
+    /// departure): a client that opens connections and stalls their
+    /// handshakes holds bounded memory and cannot lock other clients out,
+    /// as it would if new connections waited for a place. A client
+    /// completing its handshake is evicted only by a flood that opens this
+    /// many connections within its round trips.
     #[cfg(feature = "tls")]
     pub fn max_tls_handshakes(&mut self, handshakes: usize) -> &mut Self {
         self.config.max_tls_handshakes = handshakes;

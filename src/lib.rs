@@ -3,7 +3,8 @@
 //! # The life of a request
 //!
 //! 1. [`Server`] (`server`) accepts a connection once it has room for it
-//!    (`max_connections`; on TLS, `max_tls_handshakes`) and spawns one
+//!    (`max_connections`; on TLS, past `max_tls_handshakes` in progress,
+//!    the oldest makes room: `conn::handshakes`) and spawns one
 //!    task for it (`conn`). `conn::establish` readies its `transport`: the
 //!    PROXY protocol header first where one is expected (`proxy`), then
 //!    the TLS handshake on a TLS listener (`transport::tls`, rustls driven

@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::conn::handshakes::{HandshakeSlot, Handshakes};
 use crate::conn::{Admitted, Conn, HeadBudget, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
@@ -149,10 +150,11 @@ impl<H: Handler> Server<H> {
         };
         let capacity = Capacity::new(&server.config);
         loop {
-            // Slots first: with none free, new connections wait in the
-            // kernel's backlog rather than being accepted and dropped.
-            let admitted = tokio::select! {
-                admitted = capacity.admit(&server.metrics) => admitted,
+            // A connection slot first: with none free, new connections
+            // wait in the kernel's backlog rather than being accepted and
+            // dropped.
+            let connection = tokio::select! {
+                connection = capacity.connection(&server.metrics) => connection,
                 () = signals.draining_started() => break,
             };
             let accepted = tokio::select! {
@@ -161,6 +163,12 @@ impl<H: Handler> Server<H> {
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
+                    let admitted = Admitted {
+                        connection,
+                        // Entered once accepted: only a connection that
+                        // exists may make an older handshake room.
+                        handshake: capacity.handshake(),
+                    };
                     tracker.spawn(Conn::serve(stream, remote_addr, server.clone(), admitted));
                 }
                 Err(err) if is_transient_accept_error(&err) => {}
@@ -182,11 +190,12 @@ impl<H: Handler> Server<H> {
 }
 
 /// How many connections the server takes on at once: a slot per open
-/// connection (`max_connections`) and, on TLS, per handshake in progress
-/// (`max_tls_handshakes`).
+/// connection (`max_connections`), waited for; and, on TLS, a place per
+/// handshake in progress (`max_tls_handshakes`), never waited for (past
+/// the cap the oldest handshake makes room: see `conn::handshakes`).
 struct Capacity {
     connections: Arc<Semaphore>,
-    handshakes: Option<Arc<Semaphore>>,
+    handshakes: Option<Arc<Handshakes>>,
 }
 
 impl Capacity {
@@ -195,7 +204,7 @@ impl Capacity {
         let handshakes = config
             .tls
             .as_ref()
-            .map(|_| Arc::new(Semaphore::new(config.max_tls_handshakes)));
+            .map(|_| Handshakes::new(config.max_tls_handshakes));
         #[cfg(not(feature = "tls"))]
         let handshakes = None;
         Capacity {
@@ -204,33 +213,22 @@ impl Capacity {
         }
     }
 
-    /// The slots for the next connection, waiting for them when all are
-    /// taken (a wait counted in the metrics' `accept_pauses`).
-    async fn admit(&self, metrics: &Metrics) -> Admitted {
-        let mut paused = false;
-        let mut take = |slots: &Arc<Semaphore>| {
-            let taken = slots.clone().try_acquire_owned().ok();
-            if taken.is_none() && !paused {
-                paused = true;
+    /// The next connection's slot, waited for when all are taken (a wait
+    /// counted in the metrics' `accept_pauses`).
+    async fn connection(&self, metrics: &Metrics) -> OwnedSemaphorePermit {
+        match self.connections.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
                 metrics.accept_paused();
+                acquire(&self.connections).await
             }
-            taken
-        };
-        let connection = match take(&self.connections) {
-            Some(slot) => slot,
-            None => acquire(&self.connections).await,
-        };
-        let handshake = match &self.handshakes {
-            Some(slots) => Some(match take(slots) {
-                Some(slot) => slot,
-                None => acquire(slots).await,
-            }),
-            None => None,
-        };
-        Admitted {
-            connection,
-            handshake,
         }
+    }
+
+    /// An accepted connection's place among the handshakes in progress
+    /// (TLS only): never waited for.
+    fn handshake(&self) -> Option<HandshakeSlot> {
+        self.handshakes.as_ref().map(Handshakes::enter)
     }
 }
 

@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::transport::Transport;
 
@@ -23,16 +22,18 @@ use crate::proxy;
 use crate::transport::tls::HandshakeError;
 
 use super::ServerParts;
+use super::handshakes::HandshakeSlot;
 
 /// The transport for an accepted connection, or `None` when there is none
 /// to serve (the client left or failed its handshake: recorded here).
 /// `handshake_slot` is the connection's place under `max_tls_handshakes`
-/// (TLS only), released when the handshake ends.
+/// (TLS only), given back when the handshake ends or evicted by a newer
+/// one (see [`super::handshakes`]).
 pub(super) async fn transport<H>(
     stream: TcpStream,
     remote_addr: SocketAddr,
     server: &ServerParts<H>,
-    handshake_slot: Option<OwnedSemaphorePermit>,
+    handshake_slot: Option<HandshakeSlot>,
 ) -> Option<Transport> {
     #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
     let mut transport = match Transport::new(stream, remote_addr) {
@@ -100,15 +101,15 @@ async fn relayed<H>(transport: &mut Transport, server: &ServerParts<H>) -> bool 
     false
 }
 
-/// Runs the TLS handshake on `transport`, bounded in time and by the
-/// server's shutdown; records the departure of a client that does not
-/// complete it.
+/// Runs the TLS handshake on `transport`, bounded in time, by the
+/// server's shutdown and by newer handshakes past the cap (`slot`);
+/// records the departure of a client that does not complete it.
 #[cfg(feature = "tls")]
 async fn handshake<H>(
     mut transport: Transport,
     tls: std::sync::Arc<rustls::ServerConfig>,
     server: &ServerParts<H>,
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<HandshakeSlot>,
 ) -> Option<Transport> {
     let started = Instant::now();
     let remote_addr = transport.remote_addr();
@@ -116,24 +117,32 @@ async fn handshake<H>(
         server.config.tls_handshake_timeout,
         transport.start_tls(tls),
     );
+    let evicted = async {
+        match &slot {
+            Some(slot) => slot.evicted().await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
-        result = handshake => result,
+        result = handshake => Some(result),
         // No request was started: like an idle connection, it closes.
         () = server.shutdown.draining_started() => return None,
+        () = evicted => None,
     };
     drop(slot);
     let cause = match result {
-        Ok(Ok(())) => return Some(transport),
-        Err(_elapsed) => DepartureCause::Left(HangupCause::ReadTimeout),
-        Ok(Err(HandshakeError::Io(err))) => match classify(&err, Detection::Read) {
+        None => DepartureCause::HandshakeEvicted,
+        Some(Ok(Ok(()))) => return Some(transport),
+        Some(Err(_elapsed)) => DepartureCause::Left(HangupCause::ReadTimeout),
+        Some(Ok(Err(HandshakeError::Io(err)))) => match classify(&err, Detection::Read) {
             Some(cause) => DepartureCause::Left(cause),
             None => {
                 tracing::debug!(%remote_addr, %err, "TLS handshake failed on a socket error");
                 return None;
             }
         },
-        Ok(Err(HandshakeError::Tls(err))) => DepartureCause::TlsHandshake(err.to_string()),
-        Ok(Err(HandshakeError::PlainHttp)) => {
+        Some(Ok(Err(HandshakeError::Tls(err)))) => DepartureCause::TlsHandshake(err.to_string()),
+        Some(Ok(Err(HandshakeError::PlainHttp))) => {
             answer_plain_http(&transport, server).await;
             DepartureCause::PlainHttpOnTls
         }

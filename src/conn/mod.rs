@@ -26,6 +26,8 @@ mod budget;
 mod close;
 mod dispatch;
 mod establish;
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) mod handshakes;
 mod wait;
 
 use std::net::SocketAddr;
@@ -165,7 +167,7 @@ pub(crate) struct Admitted {
     pub connection: OwnedSemaphorePermit,
     /// Its place under `max_tls_handshakes`, until its handshake ends
     /// (TLS only).
-    pub handshake: Option<OwnedSemaphorePermit>,
+    pub handshake: Option<handshakes::HandshakeSlot>,
 }
 
 /// How a connection task begins.

@@ -27,6 +27,7 @@ struct MetricsInner {
     cutoffs: [AtomicU64; Cutoff::ALL.len()],
     departures: [AtomicU64; HangupCause::ALL.len()],
     tls_handshake_failures: AtomicU64,
+    tls_handshakes_evicted: AtomicU64,
     proxy_header_refusals: AtomicU64,
     accept_pauses: AtomicU64,
     rejected: AtomicU64,
@@ -60,13 +61,15 @@ pub struct MetricsSnapshot {
     /// [`DepartureCause::PlainHttpOnTls`]); clients that hung up or went
     /// silent in their handshake count in `departures`.
     pub tls_handshake_failures: u64,
+    /// TLS handshakes closed in progress to make room for a newer one past
+    /// `max_tls_handshakes` ([`DepartureCause::HandshakeEvicted`]).
+    pub tls_handshakes_evicted: u64,
     /// Connections refused for their PROXY protocol header
     /// ([`DepartureCause::ProxyHeaderRefused`]).
     pub proxy_header_refusals: u64,
     /// Times the server stopped accepting because
     /// [`max_connections`](crate::ConfigBuilder::max_connections) were
-    /// open (or, on TLS, `max_tls_handshakes` were in progress): new
-    /// connections waited in the kernel's backlog meanwhile.
+    /// open: new connections waited in the kernel's backlog meanwhile.
     pub accept_pauses: u64,
     /// Requests answered with a 4xx or 5xx because their head was
     /// malformed or over a limit.
@@ -132,6 +135,7 @@ impl Metrics {
                 .map(|&cause| (cause, by(&m.departures, cause.index())))
                 .collect(),
             tls_handshake_failures: load(&m.tls_handshake_failures),
+            tls_handshakes_evicted: load(&m.tls_handshakes_evicted),
             proxy_header_refusals: load(&m.proxy_header_refusals),
             accept_pauses: load(&m.accept_pauses),
             rejected: load(&m.rejected),
@@ -178,6 +182,7 @@ impl Metrics {
                 bump(&self.inner.tls_handshake_failures);
             }
             DepartureCause::ProxyHeaderRefused(_) => bump(&self.inner.proxy_header_refusals),
+            DepartureCause::HandshakeEvicted => bump(&self.inner.tls_handshakes_evicted),
         }
     }
 

@@ -235,6 +235,11 @@ pub enum DepartureCause {
     /// that connected directly sends "not a proxy protocol header"). The
     /// connection was closed without a response.
     ProxyHeaderRefused(&'static str),
+    /// Its TLS handshake was still in progress, the oldest of
+    /// `max_tls_handshakes`, when a newer connection came: the server
+    /// closed it to make room (without an alert), so that clients that
+    /// stall their handshakes cannot lock others out.
+    HandshakeEvicted,
 }
 
 impl DepartureCause {
@@ -246,6 +251,7 @@ impl DepartureCause {
             DepartureCause::TlsHandshake(_) => "tls_handshake_failed",
             DepartureCause::PlainHttpOnTls => "plain_http_on_tls",
             DepartureCause::ProxyHeaderRefused(_) => "proxy_header_refused",
+            DepartureCause::HandshakeEvicted => "handshake_evicted",
         }
     }
 

@@ -449,47 +449,48 @@ async fn plain_http_on_the_tls_port_is_told_so_in_plain_http() {
     assert_eq!(server.metrics.snapshot().tls_handshake_failures, 1);
 }
 
+/// Past `max_tls_handshakes`, a new client is still accepted and the
+/// oldest handshake in progress makes room: clients that stall their
+/// handshakes cannot lock others out (they did when new connections
+/// waited in the backlog for a place: 13 stalled connections a second
+/// kept every client out).
 #[tokio::test]
-async fn handshakes_past_the_cap_wait_in_the_backlog() {
+async fn past_the_handshake_cap_the_oldest_stalled_handshake_makes_room() {
+    let (capture, _guard) = Capture::install();
     let pki = pki();
     let mut builder = tls_config(&pki, None);
-    builder.max_tls_handshakes(1);
+    builder
+        .max_tls_handshakes(2)
+        .tls_handshake_timeout(Duration::from_secs(60));
     let server = spawn(builder.build().unwrap(), hello).await;
-    // One connection holds the only handshake slot, saying nothing.
-    let holder = connect(server.addr).await;
-    assert!(
-        metrics_reach(&server.metrics, |m| m.open_connections == 1
-            && m.accept_pauses == 1)
-        .await,
-        "the server did not stop accepting: {:?}",
-        server.metrics.snapshot()
-    );
-    // The next client's handshake waits, unaccepted, until it leaves.
-    let next = tokio::spawn({
-        let client = pki.client.clone();
-        let addr = server.addr;
-        async move { tls_connect(addr, &client).await }
-    });
-    let mut probe = connect(server.addr).await;
-    assert!(
-        stays_silent(&mut probe, Duration::from_millis(200)).await,
-        "a connection past the cap was accepted and closed"
-    );
-    assert_eq!(server.metrics.snapshot().open_connections, 1);
-    // The probe leaves first (else, accepted next, it would hold the slot).
-    drop(probe);
-    drop(holder);
-    let mut stream = tokio::time::timeout(LIMIT, next)
-        .await
-        .expect("the waiting handshake never completed")
-        .unwrap();
+    // Two connections hold both places, one silent, one after half a
+    // record header.
+    let mut silent = connect(server.addr).await;
+    assert!(metrics_reach(&server.metrics, |m| m.open_connections == 1).await);
+    let mut stalled = connect(server.addr).await;
+    send(&mut stalled, &[0x16, 0x03]).await;
+    crate::support::until_server_read(&stalled).await;
+
+    // A real client completes its handshake and is served at once.
+    let mut client = tls_connect(server.addr, &pki.client).await;
     send(
-        &mut stream,
+        &mut client,
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
-    let (bytes, _) = read_until_end(&mut stream).await;
+    let (bytes, _) = read_until_end(&mut client).await;
     assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+
+    // The oldest, the silent one, made room: closed, and reported.
+    let (_, end) = read_until_end(&mut silent).await;
+    crate::support::assert_clean_eof(&end, "an evicted handshake");
+    let lines = capture.wait_for_departures_in("handshake", 1).await;
+    assert_eq!(lines[0].fields["cause"], "handshake_evicted", "{lines:?}");
+    let metrics = server.metrics.snapshot();
+    assert_eq!(metrics.tls_handshakes_evicted, 1, "{metrics:?}");
+    assert_eq!(metrics.accept_pauses, 0, "{metrics:?}");
+    // The other is still in its handshake.
+    assert!(stays_silent(&mut stalled, Duration::from_millis(100)).await);
 }
 
 #[tokio::test]
