@@ -11,7 +11,11 @@ bytes, the same files for all). Each measurement starts the server afresh
 pinned to SERVER_CPU (taskset; every thread and process of it), warms it
 with one download, then runs `wrk -t1 -cCONNECTIONS -dDURATION` pinned to
 CLIENT_CPU against one file. Server CPU is utime + stime of its
-processes (/proc/PID/stat) over the run; GiB/s counts body bytes
+processes (/proc/PID/stat) over the run; the report also gives the busy
+time of the server's whole CPU per MiB (/proc/stat: it includes the TCP
+and loopback softirq work the kernel did there while the server slept,
+which the processes' own time misses) and the busy share of wrk's CPU
+(at 100 % the client, not the server, caps GiB/s); GiB/s counts body bytes
 (requests x file size) over the run. Rounds interleave the servers
 (round 1: A B C, round 2: A B C, ...); the report gives medians with the
 spread (min-max) and ratios to nginx.
@@ -186,6 +190,18 @@ def busy_seconds():
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
+def cpu_busy(cpu):
+    """Busy time (all but idle and iowait) of one CPU, in seconds: on the
+    server's CPU this includes the softirq work (TCP, loopback delivery)
+    done there while the server slept, which its own utime + stime miss."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in line.split()[1:9])
+                return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    raise SystemExit(f"no cpu{cpu} in /proc/stat")
+
+
 def wait_quiet():
     """Waits (at most QUIET_WAIT s) until others used < OTHER_MAX % of a core
     for QUIET_SECS seconds in a row."""
@@ -255,6 +271,7 @@ def measure(server, size, files, bins):
             pids = tree_pids(proc.pid)
             cpu_before = cpu_seconds(pids)
             busy_before = busy_seconds()
+            srv_cpu_before, cli_cpu_before = cpu_busy(SERVER_CPU), cpu_busy(CLIENT_CPU)
             wrk_before = os.times().children_user + os.times().children_system
             t0 = time.monotonic()
             wrk = subprocess.run(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
@@ -262,6 +279,8 @@ def measure(server, size, files, bins):
                                   f"http://127.0.0.1:{PORT}/{name}"],
                                  capture_output=True, text=True, timeout=DURATION + 60)
             elapsed = time.monotonic() - t0
+            srv_cpu = cpu_busy(SERVER_CPU) - srv_cpu_before
+            cli_cpu = cpu_busy(CLIENT_CPU) - cli_cpu_before
             cpu = cpu_seconds(tree_pids(proc.pid)) - cpu_before
             wrk_cpu = os.times().children_user + os.times().children_system - wrk_before
             others = max(0.0, 100 * (busy_seconds() - busy_before - cpu - wrk_cpu) / elapsed)
@@ -280,6 +299,8 @@ def measure(server, size, files, bins):
         "cpu_share": cpu / elapsed,
         "requests": requests,
         "others": others,
+        "cpu0_us_per_mib": srv_cpu / (body / MIB) * 1e6,
+        "client_cpu": cli_cpu / elapsed,
     }
 
 
@@ -317,14 +338,18 @@ def main():
                 results.setdefault((size, server), []).append(r)
                 log(f"round {round_no} {size} {server}: {r['gib_s']:.2f} GiB/s, "
                     f"{r['cpu_us_per_mib']:.0f} us CPU/MiB ({r['cpu_share']:.0%} of a core; "
-                    f"others {r['others']:.0f}%)")
+                    f"server's CPU busy {r['cpu0_us_per_mib']:.0f} us/MiB; wrk's CPU busy "
+                    f"{r['client_cpu']:.0%}; others {r['others']:.0f}%)")
     lines = [f"hangup serve vs nginx vs miniserve, commit {commit}, {time.strftime('%Y-%m-%d')}",
              f"wrk -t1 -c{CONNECTIONS} -d{DURATION}s, {ROUNDS} rounds interleaved, server on CPU "
              f"{SERVER_CPU}, wrk on CPU {CLIENT_CPU}; median (min-max); 'paired' = median (min-max) of "
-             "the per-round ratios to nginx", ""]
+             "the per-round ratios to nginx; CPU us/MiB = the server's processes (utime + stime); "
+             f"cpu{SERVER_CPU} us/MiB = all busy time of the server's CPU (with the TCP softirq work "
+             f"done there while the server slept); cpu{CLIENT_CPU} = busy share of wrk's CPU", ""]
     for size in SIZES:
         lines.append(f"{size} file")
-        lines.append(f"  {'server':<11} {'GiB/s':<22} {'CPU us/MiB':<22} {'others':<7} {'vs nginx (GiB/s, CPU/MiB)'}")
+        lines.append(f"  {'server':<11} {'GiB/s':<22} {'CPU us/MiB':<22} {'cpu' + SERVER_CPU + ' us/MiB':<22} "
+                     f"{'cpu' + CLIENT_CPU:<6} {'others':<7} {'vs nginx (GiB/s, CPU/MiB)'}")
         base = results.get((size, "nginx"))
         for server in SERVERS:
             runs = results[(size, server)]
@@ -341,7 +366,10 @@ def main():
                 ratio += (f"; paired x{statistics.median(pg):.2f} ({min(pg):.2f}-{max(pg):.2f}), "
                           f"x{statistics.median(pc):.2f} ({min(pc):.2f}-{max(pc):.2f})")
             others = f"{max(r['others'] for r in runs):.0f}%"
-            lines.append(f"  {server:<11} {spread(gib, '{:.2f}'):<22} {spread(cpu, '{:.0f}'):<22} {others:<7} {ratio}")
+            cpu0 = [r["cpu0_us_per_mib"] for r in runs]
+            client = f"{statistics.median(r['client_cpu'] for r in runs):.0%}"
+            lines.append(f"  {server:<11} {spread(gib, '{:.2f}'):<22} {spread(cpu, '{:.0f}'):<22} "
+                         f"{spread(cpu0, '{:.0f}'):<22} {client:<6} {others:<7} {ratio}")
         lines.append("")
     report = "\n".join(lines)
     (OUT / "report.txt").write_text(report + "\n")

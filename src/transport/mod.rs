@@ -248,6 +248,31 @@ impl Transport {
         }
     }
 
+    /// [`try_write_vectored`](Self::try_write_vectored) with more bytes to
+    /// follow at once: on plain TCP the kernel holds a short tail back to
+    /// join them (`MSG_MORE`); through TLS a plain write.
+    #[inline]
+    pub(crate) fn try_write_more(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.session() {
+            Some(tls) => tls.try_write_vectored(&self.socket, bufs),
+            None => self.socket.try_write_more(bufs),
+        }
+    }
+
+    /// Waits until the stream can take bytes, then writes as
+    /// [`try_write_more`](Self::try_write_more) does.
+    #[inline]
+    pub(crate) fn poll_write_more(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.session() {
+            Some(tls) => tls.poll_write_vectored(cx, &self.socket, bufs),
+            None => self.socket.poll_write_more(cx, bufs),
+        }
+    }
+
     /// Whether [`poll_send_file`](Self::poll_send_file) sends a file
     /// without copying it (plain TCP on Linux); the caller copies
     /// otherwise (a TLS stream must encrypt every byte).

@@ -270,6 +270,48 @@ impl Socket {
         }
     }
 
+    /// [`try_write_vectored`](Self::try_write_vectored) telling the kernel
+    /// that more bytes follow at once (`MSG_MORE`, Linux): it holds a short
+    /// tail back to join what comes next instead of sending it as a segment
+    /// of its own. For a response head followed by `sendfile(2)`: the head
+    /// and the file's first bytes leave in one full-sized segment, as
+    /// nginx's `tcp_nopush` makes them, without its two `setsockopt` calls
+    /// (the measurement is in `bench/RESULTS.md`, 2026-12-06). The next
+    /// write without the flag (the file's last `sendfile`) pushes it all.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn try_write_more(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        const FLAGS: libc::c_int = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+        self.stream.try_io(Interest::WRITABLE, || {
+            let socket = socket2::SockRef::from(&self.stream);
+            match only_non_empty(bufs) {
+                Some(only) => socket.send_with_flags(only, FLAGS),
+                None => socket.send_vectored_with_flags(bufs, FLAGS),
+            }
+        })
+    }
+
+    /// Elsewhere: a plain write.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn try_write_more(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.try_write_vectored(bufs)
+    }
+
+    /// Waits until the socket is writable, then writes as
+    /// [`try_write_more`](Self::try_write_more) does.
+    pub(crate) fn poll_write_more(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.try_write_more(bufs) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
     /// Waits until the socket is writable, then sends up to `count` bytes
     /// of `file` from `offset` with `sendfile(2)`; returns how many the
     /// kernel took (0: the file ended early).

@@ -171,6 +171,63 @@ async fn a_file_shorter_than_asked_cuts_the_response_short() {
     );
 }
 
+/// On a keep-alive connection each file response arrives whole before the
+/// next request is sent: the head, written with "more follows" for the
+/// file behind it, is never left waiting for bytes that do not come, even
+/// for a file of one byte.
+#[tokio::test]
+async fn keep_alive_file_responses_arrive_whole_one_at_a_time() {
+    let (file, data) = file_of(6000);
+    let (tiny, tiny_data) = file_of(1);
+    let server = spawn_default(file_server(file.path().to_owned())).await;
+    let tiny_server = spawn_default(file_server(tiny.path().to_owned())).await;
+    let mut stream = connect(server.addr).await;
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("/all", data.clone()),
+        ("/range", data[1000..6000].to_vec()),
+        ("/chunked", data.clone()),
+        ("/all?prefix", [&b"prefix"[..], &data].concat()),
+    ];
+    for _round in 0..2 {
+        for (target, expected) in &cases {
+            send(&mut stream, &get(target)).await;
+            let response = read_response(&mut stream, false).await;
+            assert_eq!(response.status, 200, "{target}");
+            assert!(response.body == *expected, "{target}: wrong bytes");
+        }
+    }
+    let mut stream = connect(tiny_server.addr).await;
+    for target in ["/all", "/chunked", "/all"] {
+        send(&mut stream, &get(target)).await;
+        let response = read_response(&mut stream, false).await;
+        assert_eq!(response.status, 200, "{target}");
+        assert_eq!(response.body, tiny_data, "{target}");
+    }
+}
+
+/// A file that has no byte left at the offset asked for: the head (held
+/// back for the file's bytes) still reaches the client, then the
+/// connection closes with none of the promised body.
+#[tokio::test]
+async fn a_file_empty_at_the_offset_still_sends_the_head_then_closes() {
+    let (file, _) = file_of(0);
+    let path = file.path().to_owned();
+    let server = spawn_default(move |_request: Request, mut response: ResponseWriter| {
+        let path = path.clone();
+        async move {
+            let file = std::fs::File::open(&path)?;
+            response.insert_header(CONTENT_LENGTH, HeaderValue::from(100u64))?;
+            response.send_file(&file, 0, 100).await
+        }
+    })
+    .await;
+    let raw = raw_exchange(server.addr, &get("/")).await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.ends_with("\r\n\r\n"), "the head only: {text:?}");
+    assert!(text.contains("content-length: 100\r\n"), "{text:?}");
+}
+
 fn get_closing(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").into_bytes()
 }

@@ -65,7 +65,9 @@ impl Output {
             let pending = self.body.len() as u64;
             self.chunk_up_to_file(pending, count);
         }
-        self.send(link, None, &[], Tail::None).await?;
+        // The file follows at once: the head waits for its first bytes
+        // (one segment, not a short one of its own; see `Tail::File`).
+        self.send(link, None, &[], Tail::File).await?;
         let mut sent = 0;
         while sent < count {
             if link.exchange.is_gone() {
@@ -123,7 +125,7 @@ impl Output {
             total: 0,
         };
         let mut slices = [IoSlice::new(&self.out)];
-        let result = write_all(link, &mut slices, &mut progress).await;
+        let result = write_all(link, &mut slices, &mut progress, false).await;
         self.out.clear();
         result
     }

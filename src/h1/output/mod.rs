@@ -548,6 +548,9 @@ impl Output {
         };
         let (prefix, chunk_end): (&[u8], &[u8]) = match (chunked, chunk_len > 0, tail) {
             (false, _, _) => (&[], &[]),
+            // `send_file` framed the buffered bytes with the file's, as one
+            // chunk (`chunk_up_to_file`): nothing to add here.
+            (true, _, Tail::File) => (&[], &[]),
             (true, nonempty, Tail::LastChunk) if with_trailers.is_some() => {
                 let prefix = if nonempty { prefix.as_bytes() } else { &[] };
                 (prefix, with_trailers.as_deref().unwrap_or_default())
@@ -557,6 +560,7 @@ impl Output {
             (true, false, Tail::LastChunk) => (&[], LAST_CHUNK),
             (true, false, _) => (&[], &[]),
         };
+        let more = tail == Tail::File;
         let earlier = backlog.as_ref().map_or(0, |b| b.held_len());
         let before = link.exchange.response_written();
         let mut progress = Progress {
@@ -577,7 +581,7 @@ impl Output {
             self.out.extend_from_slice(chunk_end);
             self.body.clear();
             let mut slices = [IoSlice::new(&self.out)];
-            write_all(link, &mut slices, &mut progress).await
+            write_all(link, &mut slices, &mut progress, more).await
         } else {
             let held: &[u8] = backlog.as_deref().map_or(&[], Backlog::unsent);
             let mut slices = [
@@ -588,7 +592,7 @@ impl Output {
                 IoSlice::new(data),
                 IoSlice::new(chunk_end),
             ];
-            write_all(link, &mut slices, &mut progress).await
+            write_all(link, &mut slices, &mut progress, more).await
         };
         if let Some(backlog) = backlog {
             // What went out beyond this response's own bytes was held back.
@@ -637,6 +641,12 @@ enum Tail {
     ChunkEnd,
     /// CRLF, then the last chunk: the body is complete.
     LastChunk,
+    /// Nothing, but a file's bytes follow at once (`sendfile`): the kernel
+    /// is told more comes ([`Transport::try_write_more`]), so the head
+    /// and the file's first bytes share a segment.
+    ///
+    /// [`Transport::try_write_more`]: crate::transport::Transport::try_write_more
+    File,
 }
 
 /// Byte accounting across the writes of one send.
@@ -650,15 +660,17 @@ struct Progress {
 }
 
 /// Writes all of `slices`, counting the bytes in `progress` (see
-/// [`write_once`] for the failures).
+/// [`write_once`] for the failures); `more`: more bytes follow at once
+/// ([`Tail::File`]).
 async fn write_all(
     link: &Link,
     mut slices: &mut [IoSlice<'_>],
     progress: &mut Progress,
+    more: bool,
 ) -> Result<()> {
     let mut remaining: usize = slices.iter().map(|s| s.len()).sum();
     while remaining > 0 {
-        let n = write_once(link, slices).await?;
+        let n = write_once(link, slices, more).await?;
         remaining -= n;
         let for_earlier = n.min(progress.earlier);
         progress.earlier -= for_earlier;
@@ -678,12 +690,24 @@ async fn write_all(
 /// kernel took. A write that makes no progress for `write_timeout` is a
 /// hang-up ([`HangupCause::WriteStalled`]); a failed write is one too
 /// ([`HangupCause::WriteFailed`]); any other error is [`Error::Io`].
-async fn write_once(link: &Link, slices: &mut [IoSlice<'_>]) -> Result<usize> {
+/// `more`: more bytes follow at once ([`Tail::File`]).
+async fn write_once(link: &Link, slices: &mut [IoSlice<'_>], more: bool) -> Result<usize> {
     // Try the write first: the timeout (a clock read and a timer) is only
     // needed when the kernel's buffer is full.
-    let result = match link.transport.try_write_vectored(slices) {
+    let tried = if more {
+        link.transport.try_write_more(slices)
+    } else {
+        link.transport.try_write_vectored(slices)
+    };
+    let result = match tried {
         Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-            let write = poll_fn(|cx| link.transport.poll_write_vectored(cx, slices));
+            let write = poll_fn(|cx| {
+                if more {
+                    link.transport.poll_write_more(cx, slices)
+                } else {
+                    link.transport.poll_write_vectored(cx, slices)
+                }
+            });
             match tokio::time::timeout(link.config.write_timeout, write).await {
                 Ok(result) => result,
                 Err(_elapsed) => {
