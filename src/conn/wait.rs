@@ -34,7 +34,9 @@ use super::{Conn, Live};
 /// empty, in bytes: a new connection, or one that released its buffers
 /// after `idle_release_after`. Small on purpose: most heads fit, and glibc
 /// serves allocations up to 1,032 bytes from its per-thread cache. A head
-/// that does not fit continues in reads of `READ_RESERVE_BYTES`.
+/// that does not fit continues in reads that reserve as much again as has
+/// arrived (between this and `READ_RESERVE_BYTES`): a head trickling in
+/// holds about twice its size, not 8 KiB.
 const IDLE_READ_RESERVE_BYTES: usize = 1024;
 
 /// How often a connection waiting for its next request re-reads
@@ -169,12 +171,12 @@ impl<H: Handler> Conn<H> {
             }
             // A new request's first read gets a small buffer (most heads
             // fit; see IDLE_READ_RESERVE_BYTES); a head or batch that is
-            // already arriving gets room to stream in.
-            let reserve = if self.input.buf.is_empty() {
-                IDLE_READ_RESERVE_BYTES
-            } else {
-                READ_RESERVE_BYTES
-            };
+            // already arriving gets room in proportion to what came.
+            let reserve = self
+                .input
+                .buf
+                .len()
+                .clamp(IDLE_READ_RESERVE_BYTES, READ_RESERVE_BYTES);
             let nothing_yet = self.input.buf.is_empty();
             if !nothing_yet && !self.claim_room_for_head(reserve) {
                 return Err(Ending::Reject(BadRequest::HeadMemoryBudget));

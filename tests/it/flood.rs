@@ -29,19 +29,19 @@ async fn ok(_req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
 async fn past_the_head_budget_large_heads_get_431_and_small_ones_are_served() {
     let (capture, _guard) = Capture::install();
     let mut builder = Config::builder();
-    // The smallest budget: room for one 64 KiB head (its buffer grows to
-    // 72 KiB beyond the free 1 KiB), not for two of 40 KB.
+    // The smallest budget: room for one head of 60 KB (its read buffer,
+    // doubling as the head arrives, reaches 128 KiB), not for two.
     builder.head_memory_budget(128 * 1024);
     let server = spawn(builder.build().unwrap(), ok).await;
 
-    // One flooding connection: 40 KB of a head, then silence.
+    // One flooding connection: 60 KB of a head, then silence.
     let mut first = connect(server.addr).await;
-    send(&mut first, &head(40_000, false)).await;
+    send(&mut first, &head(60_000, false)).await;
     until_server_read(&first).await;
 
     // A second one finds the budget spent: 431, and a clean close.
     let mut second = connect(server.addr).await;
-    let _ = second.write_all(&head(40_000, false)).await;
+    let _ = second.write_all(&head(60_000, false)).await;
     let (bytes, _) = read_until_end(&mut second).await;
     let refused = &parse_responses(&bytes, &[false])[0];
     assert_eq!(refused.status, 431, "{}", String::from_utf8_lossy(&bytes));
@@ -67,7 +67,7 @@ async fn past_the_head_budget_large_heads_get_431_and_small_ones_are_served() {
         .await
     );
     let mut large = connect(server.addr).await;
-    send(&mut large, &head(40_000, true)).await;
+    send(&mut large, &head(60_000, true)).await;
     let (bytes, _) = read_until_end(&mut large).await;
     assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
     assert_eq!(server.metrics.snapshot().rejected, 1);
