@@ -330,7 +330,9 @@ impl ConfigBuilder {
     /// Large` and closed (a rejection line, reason "the server's memory
     /// for request heads is in use"). So connections that each send most
     /// of a large head and stop hold at most `max_connections` × 1 KiB +
-    /// this, whatever `max_head_bytes`; heads of up to 1 KiB (nearly all)
+    /// this in read buffers, whatever `max_head_bytes` (each connection's
+    /// own state comes on top: ≈ 7.6 KiB while its head arrives, measured
+    /// in bench/RESULTS.md); heads of up to 1 KiB (nearly all)
     /// are served meanwhile. A claim is given back when the connection
     /// frees its buffers (idle, closed, or refused: a refused head's
     /// buffer goes with the refusal, before the lingering close).
