@@ -309,7 +309,7 @@ impl ConfigBuilder {
     }
 
     /// Most connections open at once (parked ones included). Default:
-    /// 10,000. Range: 1 to 10,000,000. Past it the server stops accepting
+    /// 20,000. Range: 1 to 10,000,000. Past it the server stops accepting
     /// until one closes: new connections wait in the kernel's listen
     /// backlog (where they cost neither a task nor a descriptor of ours)
     /// rather than being accepted and dropped. `Server::metrics` shows

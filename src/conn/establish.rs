@@ -129,6 +129,8 @@ async fn handshake<H>(
         }
     };
     let result = tokio::select! {
+        // A handshake done in the same poll as its eviction is kept.
+        biased;
         result = handshake => Some(result),
         // No request was started: like an idle connection, it closes.
         () = server.shutdown.draining_started() => return None,

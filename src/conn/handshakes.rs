@@ -45,9 +45,10 @@ impl Handshakes {
     /// A place for a new handshake; evicts the oldest one in progress if
     /// the cap is reached.
     pub(crate) fn enter(self: &Arc<Self>) -> HandshakeSlot {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let evict = Arc::new(Notify::new());
         let mut in_progress = self.lock();
+        // Taken under the lock: ids increase from front to back.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if in_progress.len() >= self.cap {
             if let Some(oldest) = in_progress.pop_front() {
                 // Stored if the handshake is not waiting yet: it will see
@@ -93,9 +94,9 @@ impl HandshakeSlot {
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
         let mut in_progress = self.handshakes.lock();
-        // Gone already if evicted; otherwise near the back (the newest
-        // end sooner, under a flood of stalled ones).
-        if let Some(at) = in_progress.iter().rposition(|entry| entry.id == self.id) {
+        // Gone already if evicted. The ids are in order: a binary search,
+        // not a scan of up to `max_tls_handshakes` entries under the lock.
+        if let Ok(at) = in_progress.binary_search_by_key(&self.id, |entry| entry.id) {
             in_progress.remove(at);
         }
     }

@@ -158,6 +158,9 @@ pub(crate) struct Conn<H> {
     /// The read buffer's claim on the server's head budget, once a head
     /// did not fit its first read.
     head_claim: Option<HeadClaim>,
+    /// The last read filled the room it was given: the client is sending
+    /// faster than a head trickles in, so the next read gets full room.
+    last_read_filled: bool,
 }
 
 /// The slots the accept loop took for a connection before accepting it.
@@ -274,6 +277,7 @@ impl<H: Handler> Conn<H> {
             unread_since_resume: resume.served > 0,
             spare_parts: None,
             head_claim: None,
+            last_read_filled: false,
         };
         // Weak: parking needs the only strong reference. The conn future is
         // dropped (its outcomes emitted) before the shutdown branch runs; a

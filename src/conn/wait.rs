@@ -170,13 +170,17 @@ impl<H: Handler> Conn<H> {
                 self.arm_timer(deadline);
             }
             // A new request's first read gets a small buffer (most heads
-            // fit; see IDLE_READ_RESERVE_BYTES); a head or batch that is
-            // already arriving gets room in proportion to what came.
-            let reserve = self
-                .input
-                .buf
-                .len()
-                .clamp(IDLE_READ_RESERVE_BYTES, READ_RESERVE_BYTES);
+            // fit; see IDLE_READ_RESERVE_BYTES); a head trickling in gets
+            // room in proportion to what came; a client whose last read
+            // filled its room (a large head or batch) gets full room.
+            let reserve = if self.last_read_filled {
+                READ_RESERVE_BYTES
+            } else {
+                self.input
+                    .buf
+                    .len()
+                    .clamp(IDLE_READ_RESERVE_BYTES, READ_RESERVE_BYTES)
+            };
             let nothing_yet = self.input.buf.is_empty();
             if !nothing_yet && !self.claim_room_for_head(reserve) {
                 return Err(Ending::Reject(BadRequest::HeadMemoryBudget));
@@ -241,7 +245,8 @@ impl<H: Handler> Conn<H> {
                         Wait::First | Wait::Head => self.departed(HangupCause::Reset),
                     });
                 }
-                Ok(_) => {
+                Ok(n) => {
+                    self.last_read_filled = n >= reserve;
                     self.unread_since_resume = false;
                     self.head_read_at = Instant::now();
                     self.head_read_stamp = self.link.exchange.stamp(self.head_read_at);

@@ -84,10 +84,10 @@ impl Parts {
     }
 
     /// The head as `http`'s type, taken out (target and map built if they
-    /// were not, which counts as the handler asking for them). What stays
-    /// are the allocations and the demand that [`recycle`] keeps for the
-    /// connection's next request: a request handed over as `http`'s type
-    /// (to a tower service) leaves them too, as a dropped one does.
+    /// were not, which counts as the handler asking for them). The map and
+    /// the `Uri` leave with their allocations; what stays (the box, the
+    /// field list, the demand) is what [`recycle`] keeps for the
+    /// connection's next request, as when a request is dropped.
     pub(crate) fn take_http(&mut self) -> http::request::Parts {
         // `http::request::Parts` has no public constructor: start from an
         // empty request's.

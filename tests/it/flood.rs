@@ -79,7 +79,7 @@ async fn past_the_head_budget_large_heads_get_431_and_small_ones_are_served() {
 #[tokio::test]
 async fn a_refused_head_gives_its_claim_back_while_the_connection_lingers() {
     let mut builder = Config::builder();
-    // Room for one 64 KiB head (its buffer grows to 72 KiB), not two.
+    // Room for one head near 64 KiB (its buffer doubles to 128 KiB), not two.
     builder
         .head_memory_budget(128 * 1024)
         .linger_timeout(std::time::Duration::from_secs(30));
