@@ -23,17 +23,22 @@ const STEP: usize = 8 << 20;
 /// How often the heaps are checked.
 const PERIOD: Duration = Duration::from_secs(1);
 
-/// Starts the checking thread (once, at start; it runs until exit).
+/// Starts the checking thread (once, at start; it runs until exit). Does
+/// nothing on a glibc older than 2.33, which has no `mallinfo2`.
 pub(crate) fn start() {
+    let Some(mallinfo2) = find_mallinfo2() else {
+        return;
+    };
     let spawned = std::thread::Builder::new()
         .name("release-memory".into())
-        .spawn(run);
+        .spawn(move || run(mallinfo2));
     if let Err(err) = spawned {
         eprintln!("hangup: memory will not be trimmed after bursts: {err}");
     }
 }
 
-fn run() {
+fn run(mallinfo2: Mallinfo2) {
+    let free_bytes = || free_bytes(mallinfo2);
     let mut trimmer = Trimmer::new(free_bytes(), resident_bytes());
     loop {
         std::thread::sleep(PERIOD);
@@ -77,10 +82,25 @@ impl Trimmer {
 }
 
 /// Bytes in free chunks of every malloc arena (resident or not).
-fn free_bytes() -> usize {
-    // SAFETY: mallinfo2 has no preconditions (glibc 2.33 and later).
-    let info = unsafe { libc::mallinfo2() };
+fn free_bytes(mallinfo2: Mallinfo2) -> usize {
+    // SAFETY: mallinfo2 has no preconditions.
+    let info = unsafe { mallinfo2() };
     info.fordblks
+}
+
+/// glibc's `mallinfo2`.
+type Mallinfo2 = unsafe extern "C" fn() -> libc::mallinfo2;
+
+/// `mallinfo2`, looked up at run time: linked by name, it would keep the
+/// binary from starting on a glibc older than 2.33 (Ubuntu 20.04, RHEL 8).
+fn find_mallinfo2() -> Option<Mallinfo2> {
+    // SAFETY: dlsym gets the default handle and a NUL-terminated name; a
+    // non-null result is glibc's `mallinfo2`, whose signature `Mallinfo2`
+    // is (the libc crate declares the same).
+    unsafe {
+        let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr());
+        (!symbol.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, Mallinfo2>(symbol))
+    }
 }
 
 /// The process's resident set, in bytes (0 if unreadable).
@@ -101,6 +121,25 @@ fn resident_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mallinfo2_is_found_on_a_glibc_that_has_it() {
+        // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
+        let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+        let version = version.to_str().unwrap();
+        let minor: u32 = version
+            .split('.')
+            .nth(1)
+            .and_then(|minor| minor.parse().ok())
+            .unwrap();
+        let found = find_mallinfo2();
+        assert_eq!(found.is_some(), minor >= 33, "glibc {version}");
+        if let Some(mallinfo2) = found {
+            // Something was allocated and freed by now.
+            drop(vec![0u8; 1 << 16]);
+            let _ = free_bytes(mallinfo2);
+        }
+    }
 
     const MIB: usize = 1 << 20;
 
