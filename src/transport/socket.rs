@@ -261,9 +261,19 @@ impl Socket {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.poll_writable_then(cx, || self.try_write_vectored(bufs))
+    }
+
+    /// Waits until the socket is writable, then tries `write`, again while
+    /// it would block (readiness can be stale).
+    fn poll_writable_then(
+        &self,
+        cx: &mut Context<'_>,
+        mut write: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.stream.poll_write_ready(cx))?;
-            match self.try_write_vectored(bufs) {
+            match write() {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result),
             }
@@ -303,13 +313,7 @@ impl Socket {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.try_write_more(bufs) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
+        self.poll_writable_then(cx, || self.try_write_more(bufs))
     }
 
     /// Waits until the socket is writable, then sends up to `count` bytes
