@@ -11,7 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn::handshakes::{HandshakeSlot, Handshakes};
+#[cfg(feature = "tls")]
+use crate::conn::handshakes::Handshakes;
 use crate::conn::{Admitted, Conn, HeadBudget, ServerParts};
 use crate::error::Result;
 use crate::handler::Handler;
@@ -139,6 +140,13 @@ impl<H: Handler> Server<H> {
             }
         };
         let head_budget = Arc::new(HeadBudget::new(config.head_memory_budget));
+        #[cfg(feature = "tls")]
+        let handshakes = config
+            .tls
+            .as_ref()
+            .map(|_| Handshakes::new(config.max_tls_handshakes));
+        #[cfg(not(feature = "tls"))]
+        let handshakes = None;
         let server = ServerParts {
             handler,
             config,
@@ -147,6 +155,7 @@ impl<H: Handler> Server<H> {
             tracker: tracker.clone(),
             parking,
             head_budget,
+            handshakes,
         };
         let capacity = Capacity::new(&server.config);
         loop {
@@ -163,12 +172,7 @@ impl<H: Handler> Server<H> {
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
-                    let admitted = Admitted {
-                        connection,
-                        // Entered once accepted: only a connection that
-                        // exists may make an older handshake room.
-                        handshake: capacity.handshake(),
-                    };
+                    let admitted = Admitted { connection };
                     tracker.spawn(Conn::serve(stream, remote_addr, server.clone(), admitted));
                 }
                 Err(err) if is_transient_accept_error(&err) => {}
@@ -190,26 +194,16 @@ impl<H: Handler> Server<H> {
 }
 
 /// How many connections the server takes on at once: a slot per open
-/// connection (`max_connections`), waited for; and, on TLS, a place per
-/// handshake in progress (`max_tls_handshakes`), never waited for (past
-/// the cap the oldest handshake makes room: see `conn::handshakes`).
+/// connection (`max_connections`), waited for. (TLS handshakes in progress
+/// are capped where they run, without waiting: see `conn::handshakes`.)
 struct Capacity {
     connections: Arc<Semaphore>,
-    handshakes: Option<Arc<Handshakes>>,
 }
 
 impl Capacity {
     fn new(config: &Config) -> Self {
-        #[cfg(feature = "tls")]
-        let handshakes = config
-            .tls
-            .as_ref()
-            .map(|_| Handshakes::new(config.max_tls_handshakes));
-        #[cfg(not(feature = "tls"))]
-        let handshakes = None;
         Capacity {
             connections: Arc::new(Semaphore::new(config.max_connections)),
-            handshakes,
         }
     }
 
@@ -223,12 +217,6 @@ impl Capacity {
                 acquire(&self.connections).await
             }
         }
-    }
-
-    /// An accepted connection's place among the handshakes in progress
-    /// (TLS only): never waited for.
-    fn handshake(&self) -> Option<HandshakeSlot> {
-        self.handshakes.as_ref().map(Handshakes::enter)
     }
 }
 

@@ -22,18 +22,15 @@ use crate::proxy;
 use crate::transport::tls::HandshakeError;
 
 use super::ServerParts;
-use super::handshakes::HandshakeSlot;
+#[cfg(feature = "tls")]
+use super::handshakes::Handshakes;
 
 /// The transport for an accepted connection, or `None` when there is none
 /// to serve (the client left or failed its handshake: recorded here).
-/// `handshake_slot` is the connection's place under `max_tls_handshakes`
-/// (TLS only), given back when the handshake ends or evicted by a newer
-/// one (see [`super::handshakes`]).
 pub(super) async fn transport<H>(
     stream: TcpStream,
     remote_addr: SocketAddr,
     server: &ServerParts<H>,
-    handshake_slot: Option<HandshakeSlot>,
 ) -> Option<Transport> {
     #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
     let mut transport = match Transport::new(stream, remote_addr) {
@@ -53,9 +50,8 @@ pub(super) async fn transport<H>(
     }
     #[cfg(feature = "tls")]
     if let Some(tls) = &server.config.tls {
-        return Box::pin(handshake(transport, tls.clone(), server, handshake_slot)).await;
+        return Box::pin(handshake(transport, tls.clone(), server)).await;
     }
-    drop(handshake_slot);
     Some(transport)
 }
 
@@ -107,15 +103,17 @@ async fn relayed<H>(transport: &mut Transport, server: &ServerParts<H>) -> bool 
 }
 
 /// Runs the TLS handshake on `transport`, bounded in time, by the
-/// server's shutdown and by newer handshakes past the cap (`slot`);
-/// records the departure of a client that does not complete it.
+/// server's shutdown and by newer handshakes past `max_tls_handshakes`
+/// (its place is taken now, not at the accept: a PROXY header read first
+/// is no handshake; see [`super::handshakes`]); records the departure of a
+/// client that does not complete it.
 #[cfg(feature = "tls")]
 async fn handshake<H>(
     mut transport: Transport,
     tls: std::sync::Arc<rustls::ServerConfig>,
     server: &ServerParts<H>,
-    slot: Option<HandshakeSlot>,
 ) -> Option<Transport> {
+    let slot = server.handshakes.as_ref().map(Handshakes::enter);
     let started = Instant::now();
     let remote_addr = transport.remote_addr();
     let handshake = tokio::time::timeout(

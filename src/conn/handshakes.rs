@@ -10,7 +10,9 @@
 //! [`DepartureCause::HandshakeEvicted`](crate::DepartureCause::HandshakeEvicted)
 //! departure), and the new one takes its place. A client that completes
 //! its handshake within its round trips is evicted only by a flood that
-//! opens `max_tls_handshakes` connections faster than that.
+//! opens `max_tls_handshakes` connections faster than that. A place is
+//! taken when the handshake begins: a connection still awaiting its PROXY
+//! protocol header is in no handshake yet.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -81,6 +81,9 @@ pub(crate) struct ServerParts<H> {
     pub parking: Option<Arc<ParkingLot<Parked>>>,
     /// The memory heads still arriving may hold, server-wide.
     pub head_budget: Arc<HeadBudget>,
+    /// The TLS handshakes in progress (TLS listeners only): see
+    /// [`handshakes`].
+    pub handshakes: Option<Arc<handshakes::Handshakes>>,
 }
 
 impl<H> Clone for ServerParts<H> {
@@ -93,6 +96,7 @@ impl<H> Clone for ServerParts<H> {
             tracker: self.tracker.clone(),
             parking: self.parking.clone(),
             head_budget: self.head_budget.clone(),
+            handshakes: self.handshakes.clone(),
         }
     }
 }
@@ -163,14 +167,11 @@ pub(crate) struct Conn<H> {
     last_read_filled: bool,
 }
 
-/// The slots the accept loop took for a connection before accepting it.
+/// The slot the accept loop took for a connection before accepting it.
 #[derive(Debug)]
 pub(crate) struct Admitted {
     /// Its place under `max_connections`, for its whole life.
     pub connection: OwnedSemaphorePermit,
-    /// Its place under `max_tls_handshakes`, until its handshake ends
-    /// (TLS only).
-    pub handshake: Option<handshakes::HandshakeSlot>,
 }
 
 /// How a connection task begins.
@@ -217,8 +218,7 @@ impl<H: Handler> Conn<H> {
         let (transport, resume) = match start {
             Start::Accepted { stream, admitted } => {
                 let open = server.metrics.connection_opened(admitted.connection);
-                let transport =
-                    establish::transport(stream, remote_addr, &server, admitted.handshake).await;
+                let transport = establish::transport(stream, remote_addr, &server).await;
                 let Some(transport) = transport else { return };
                 // The head's clock starts once the connection can carry one.
                 let ready = Instant::now();

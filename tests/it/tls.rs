@@ -493,6 +493,54 @@ async fn past_the_handshake_cap_the_oldest_stalled_handshake_makes_room() {
     assert!(stays_silent(&mut stalled, Duration::from_millis(100)).await);
 }
 
+/// Behind a PROXY-protocol proxy, a connection whose header has not come
+/// yet is not in a handshake: it takes no place under
+/// `max_tls_handshakes`, and is not evicted by the handshakes meanwhile.
+#[tokio::test]
+async fn a_connection_still_awaiting_its_proxy_header_is_not_an_evictable_handshake() {
+    let pki = pki();
+    let mut builder = tls_config(&pki, None);
+    builder.max_tls_handshakes(1).proxy_protocol(true);
+    let server = spawn(builder.build().unwrap(), hello).await;
+    const HEADER: &[u8] = b"PROXY TCP4 192.0.2.7 192.0.2.1 4567 443\r\n";
+
+    // The first connection's proxy is slow to send its header.
+    let mut waiting = connect(server.addr).await;
+    assert!(metrics_reach(&server.metrics, |m| m.open_connections == 1).await);
+
+    // Another connection's header and handshake, served meanwhile.
+    let connector = tokio_rustls::TlsConnector::from(pki.client.clone());
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut other = connect(server.addr).await;
+    send(&mut other, HEADER).await;
+    let mut other = connector
+        .connect(name.clone(), other)
+        .await
+        .expect("handshake");
+    send(
+        &mut other,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut other).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+
+    // The first one's header comes now; its handshake was not evicted.
+    send(&mut waiting, HEADER).await;
+    let mut waiting = tokio::time::timeout(LIMIT, connector.connect(name, waiting))
+        .await
+        .expect("handshake timed out")
+        .expect("the connection was evicted while it waited for its header");
+    send(
+        &mut waiting,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (bytes, _) = read_until_end(&mut waiting).await;
+    assert_eq!(parse_responses(&bytes, &[false])[0].status, 200);
+    assert_eq!(server.metrics.snapshot().tls_handshakes_evicted, 0);
+}
+
 #[tokio::test]
 async fn a_tower_service_runs_unchanged_over_tls() {
     let pki = pki();
