@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use hangup::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LOCATION, ORIGIN};
 use hangup::http::{HeaderMap, HeaderValue, StatusCode};
 use hangup::{Body, Escaped, Request, ResponseWriter, Result};
@@ -154,7 +154,8 @@ pub async fn put(
     let replace = rules.overwrite && !request.headers().contains_key(IF_NONE_MATCH);
     let shown = site.display_bytes(false);
     let temp = create_temp(&target.dir)?;
-    let temp = match receive(request.body_mut(), temp, rules.limit_bytes, &progress).await {
+    let body = counted(request.into_body(), rules.limit_bytes, progress.clone());
+    let temp = match receive(body, temp, Failure::from).await {
         Ok(temp) => temp,
         Err(failure) => return fail(res, failure, &shown, &progress, rules).await,
     };
@@ -274,7 +275,7 @@ pub async fn form(
             return answer::error(res, StatusCode::FORBIDDEN, &why).await;
         }
         let temp = create_temp(&dir)?;
-        match receive_field(field, temp).await {
+        match receive(field, temp, form_failure).await {
             Ok(temp) => received.push((name, temp)),
             Err(failure) => return fail(res, failure, &shown, &progress, rules).await,
         }
@@ -602,75 +603,42 @@ impl Sink {
     }
 }
 
-/// Receives `body` into `temp`, counting its bytes in `progress`. On any
-/// failure the temporary file is removed before this returns.
-async fn receive(
-    body: &mut Body,
+/// Receives `chunks` (a counted body, or one form field) into `temp`;
+/// `failure` names a stream error. Whatever is ready is written at once;
+/// the file is flushed before waiting for more. On any failure the
+/// temporary file is removed before this returns.
+async fn receive<E>(
+    chunks: impl futures_util::Stream<Item = std::result::Result<Bytes, E>>,
     temp: NamedTempFile,
-    limit: u64,
-    progress: &AtomicU64,
+    failure: impl Fn(E) -> Failure,
 ) -> std::result::Result<NamedTempFile, Failure> {
+    let mut chunks = std::pin::pin!(chunks);
     let mut sink = Sink::new(temp);
-    let failure = loop {
-        let chunk = if let Some(ready) = body.chunk().now_or_never() {
+    let failed = loop {
+        let chunk = if let Some(ready) = chunks.next().now_or_never() {
             ready
         } else {
             if let Err(err) = sink.flush() {
                 break Failure::Disk(err);
             }
-            body.chunk().await
+            chunks.next().await
         };
         match chunk {
-            Ok(Some(bytes)) => {
-                let total =
-                    progress.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
-                if total > limit {
-                    break Failure::TooLarge;
-                }
+            Some(Ok(bytes)) => {
                 if let Err(err) = sink.push(&bytes) {
                     break Failure::Disk(err);
                 }
             }
-            Ok(None) => return sink.finish().map_err(Failure::Disk),
-            Err(err) => break Failure::Client(err),
+            None => return sink.finish().map_err(Failure::Disk),
+            Some(Err(err)) => break failure(err),
         }
     };
     sink.discard();
-    Err(failure)
+    Err(failed)
 }
 
-/// Receives one form field into `temp`, as [`receive`] does a body (the
-/// limit and the count are the stream's: see [`counted`]).
-async fn receive_field(
-    mut field: multer::Field<'_>,
-    temp: NamedTempFile,
-) -> std::result::Result<NamedTempFile, Failure> {
-    let mut sink = Sink::new(temp);
-    let failure = loop {
-        let chunk = if let Some(ready) = field.chunk().now_or_never() {
-            ready
-        } else {
-            if let Err(err) = sink.flush() {
-                break Failure::Disk(err);
-            }
-            field.chunk().await
-        };
-        match chunk {
-            Ok(Some(bytes)) => {
-                if let Err(err) = sink.push(&bytes) {
-                    break Failure::Disk(err);
-                }
-            }
-            Ok(None) => return sink.finish().map_err(Failure::Disk),
-            Err(err) => break form_failure(err),
-        }
-    };
-    sink.discard();
-    Err(failure)
-}
-
-/// A body stream error, carried through `multer` and recovered by
-/// [`form_failure`].
+/// An error of [`counted`]'s stream: a `Failure` as it is (a `PUT`), or
+/// carried through `multer` and recovered by [`form_failure`].
 #[derive(Debug)]
 enum StreamError {
     /// The library's error reading the body.
@@ -690,7 +658,7 @@ impl std::fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// `body` as a stream of chunks for `multer`, counted in `progress` and
+/// `body` as a stream of chunks (for `multer`, and for a `PUT`), counted in `progress` and
 /// cut off past `limit`.
 fn counted(
     body: Body,
@@ -701,14 +669,7 @@ fn counted(
         let progress = progress.clone();
         async move {
             let mut body = body?;
-            let c = body.chunk().await;
-            if std::env::var_os("XDBG").is_some() {
-                eprintln!(
-                    "chunk {:?}",
-                    c.as_ref().map(|o| o.as_ref().map(|b| b.len()))
-                );
-            }
-            match c {
+            match body.chunk().await {
                 Ok(Some(bytes)) => {
                     let total = progress.fetch_add(bytes.len() as u64, Ordering::Relaxed)
                         + bytes.len() as u64;
@@ -729,14 +690,20 @@ fn counted(
 fn form_failure(err: multer::Error) -> Failure {
     if let multer::Error::StreamReadFailed(inner) = err {
         return match inner.downcast::<StreamError>() {
-            Ok(stream) => match *stream {
-                StreamError::Body(err) => Failure::Client(err),
-                StreamError::TooLarge => Failure::TooLarge,
-            },
+            Ok(stream) => Failure::from(*stream),
             Err(other) => Failure::Disk(io::Error::other(other.to_string())),
         };
     }
     Failure::Malformed
+}
+
+impl From<StreamError> for Failure {
+    fn from(err: StreamError) -> Self {
+        match err {
+            StreamError::Body(err) => Failure::Client(err),
+            StreamError::TooLarge => Failure::TooLarge,
+        }
+    }
 }
 
 #[cfg(test)]
