@@ -53,6 +53,8 @@ import sys
 import time
 from pathlib import Path
 
+from procstat import CLK_TCK, busy_seconds, cpu_seconds, spread, tree_pids, wait_quiet
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -67,7 +69,6 @@ QUIET_WAIT = int(os.environ.get("QUIET_WAIT", "60"))
 OTHER_MAX = 10   # % of one core used by others above which the machine is busy
 QUIET_SECS = 3
 START_WAIT_S = 10.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 STAMP = time.strftime("%Y%m%d-%H%M%S")
 OUT = BENCH / "out" / f"serve-{STAMP}"
@@ -157,39 +158,6 @@ def command(server, files, bins):
     raise SystemExit(f"unknown server {server}")
 
 
-def tree_pids(pid):
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return pids
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
-def busy_seconds():
-    """Busy CPU time of the whole machine: all but idle and iowait."""
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
 def cpu_busy(cpu):
     """Busy time (all but idle and iowait) of one CPU, in seconds: on the
     server's CPU this includes the softirq work (TCP, loopback delivery)
@@ -200,22 +168,6 @@ def cpu_busy(cpu):
                 user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in line.split()[1:9])
                 return (user + nice + system + irq + softirq + steal) / CLK_TCK
     raise SystemExit(f"no cpu{cpu} in /proc/stat")
-
-
-def wait_quiet():
-    """Waits (at most QUIET_WAIT s) until others used < OTHER_MAX % of a core
-    for QUIET_SECS seconds in a row."""
-    quiet = 0
-    for _ in range(QUIET_WAIT):
-        before = busy_seconds()
-        time.sleep(1)
-        if (busy_seconds() - before) * 100 <= OTHER_MAX:
-            quiet += 1
-            if quiet >= QUIET_SECS:
-                return
-        else:
-            quiet = 0
-    log(f"machine still busy after {QUIET_WAIT}s; measuring anyway (see 'others')")
 
 
 def port_open():
@@ -263,7 +215,7 @@ def download(name, expect):
 def measure(server, size, files, bins):
     name = f"{size}.bin"
     nbytes = size_bytes(size)
-    wait_quiet()
+    wait_quiet(QUIET_WAIT, log, OTHER_MAX, QUIET_SECS)
     with open(OUT / f"{server}-{size}-{len(list(OUT.glob(f'{server}-{size}-*')))}.log", "w") as lf:
         proc = start(server, files, bins, lf)
         try:
@@ -302,10 +254,6 @@ def measure(server, size, files, bins):
         "cpu0_us_per_mib": srv_cpu / (body / MIB) * 1e6,
         "client_cpu": cli_cpu / elapsed,
     }
-
-
-def spread(values, fmt):
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
 def main():

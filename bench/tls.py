@@ -103,6 +103,8 @@ import sys
 import time
 from pathlib import Path
 
+from procstat import busy_seconds, cpu_seconds, spread, tree_pids, wait_quiet
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -121,7 +123,6 @@ OTHER_MAX = 10   # % of one core used by others above which the machine is busy
 QUIET_SECS = 3
 START_WAIT_S = 10.0
 BYTES = 1 << 20
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 STAMP = time.strftime("%Y%m%d-%H%M%S")
 OUT = BENCH / "out" / f"tls-{STAMP}"
@@ -225,58 +226,9 @@ def command(server, ctx):
     return [nginx_path(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")], {}
 
 
-def tree_pids(pid):
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return pids
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
-def busy_seconds():
-    """Busy CPU time of the whole machine: all but idle and iowait."""
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
 def children_cpu():
     t = os.times()
     return t.children_user + t.children_system
-
-
-def wait_quiet():
-    """Waits (at most QUIET_WAIT s) until others used < OTHER_MAX % of a core
-    for QUIET_SECS seconds in a row."""
-    quiet = 0
-    for _ in range(QUIET_WAIT):
-        before = busy_seconds()
-        time.sleep(1)
-        if (busy_seconds() - before) * 100 <= OTHER_MAX:
-            quiet += 1
-            if quiet >= QUIET_SECS:
-                return
-        else:
-            quiet = 0
-    log(f"machine still busy after {QUIET_WAIT}s; measuring anyway (see 'others')")
 
 
 class BenchLock:
@@ -387,7 +339,7 @@ def parse_wrk(out, server):
 
 def measure(server, scenario, ctx):
     with BenchLock():
-        wait_quiet()
+        wait_quiet(QUIET_WAIT, log, OTHER_MAX, QUIET_SECS)
         n = len(list(OUT.glob(f"{server}-{scenario}-*.log")))
         with open(OUT / f"{server}-{scenario}-{n}.log", "w") as lf:
             proc = start(server, ctx, lf)
@@ -450,10 +402,6 @@ def measure(server, scenario, ctx):
         r.update(hs_s=conns / elapsed, cpu_us_per_hs=cpu / conns * 1e6, conns=conns,
                  clnt_us=clnt / conns * 1e6)
     return r
-
-
-def spread(values, fmt):
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
 def paired(runs, base, key):
