@@ -29,6 +29,7 @@
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
@@ -208,38 +209,72 @@ where
     B: HttpBody,
     B::Error: Into<BoxError>,
 {
-    let signal = request.hangup_signal();
-    let request = service_request(request, signal.clone());
+    let request = service_request(request);
     poll_fn(|cx| service.poll_ready(cx))
         .await
         .map_err(service_error)?;
     let response = service.call(request).await.map_err(service_error)?;
-    write_response(response, &mut writer, &signal).await
+    write_response(response, &mut writer).await
 }
 
-/// The request as a tower service gets it: `http`'s type, with the
-/// hang-up `signal`, its `CancellationToken` and the connection's
+/// The request as a tower service gets it: `http`'s type, with its
+/// [`HangupSignal`], its `CancellationToken` and the connection's
 /// addresses in the extensions.
-fn service_request(request: Request, signal: HangupSignal) -> http::Request<Body> {
+fn service_request(request: Request) -> http::Request<Body> {
+    let signal = request.hangup_signal();
     let addrs = ConnectionAddrs {
         remote: request.remote_addr(),
         local: request.local_addr(),
     };
     let token = signal.cancellation_token();
     let mut request = request.into_http();
-    let extensions = request.extensions_mut();
+    let mut extensions = extensions_with_room();
     extensions.insert(signal);
     extensions.insert(token);
     extensions.insert(addrs);
+    extensions.extend(std::mem::take(request.extensions_mut()));
+    *request.extensions_mut() = extensions;
     request
 }
 
+/// Entries a tower request's extensions have room for from the start:
+/// hangup's three, the three axum's router adds (`OriginalUri`,
+/// `MatchedPath`, its path parameters) and as many again for the app's
+/// layers.
+const EXTENSIONS_ROOM: usize = 12;
+
+/// An empty extensions map with room for [`EXTENSIONS_ROOM`] entries.
+///
+/// `http::Extensions` has no `with_capacity`, and its map starts with room
+/// for three, so hangup's three and axum's three made it allocate a table
+/// twice per request (and move the entries between them). A clone of an
+/// empty map keeps the original's table size (`hashbrown` allocates the
+/// same number of buckets), so one map is grown once, emptied, and cloned
+/// for every request: one table allocation, no rehash
+/// (bench/RESULTS.md prices it). Should a later `hashbrown` clone to a
+/// smaller table, requests only grow their map again, as before.
+fn extensions_with_room() -> http::Extensions {
+    /// Placeholder entries of distinct types: zero-sized, so their boxes
+    /// allocate nothing.
+    #[derive(Clone)]
+    struct Room<const N: usize>;
+    static EMPTY_WITH_ROOM: OnceLock<http::Extensions> = OnceLock::new();
+    EMPTY_WITH_ROOM
+        .get_or_init(|| {
+            let mut extensions = http::Extensions::new();
+            macro_rules! grow {
+                ($($n:literal)*) => { $(extensions.insert(Room::<$n>);)* };
+            }
+            grow!(0 1 2 3 4 5 6 7 8 9 10 11);
+            debug_assert_eq!(extensions.len(), EXTENSIONS_ROOM);
+            extensions.clear();
+            extensions
+        })
+        .clone()
+}
+
 /// Writes a service's response through the writer: the module docs say how.
-async fn write_response<B>(
-    response: http::Response<B>,
-    writer: &mut ResponseWriter,
-    signal: &HangupSignal,
-) -> Result<()>
+async fn write_response<B>(response: http::Response<B>, writer: &mut ResponseWriter) -> Result<()>
 where
     B: HttpBody,
     B::Error: Into<BoxError>,
@@ -280,7 +315,7 @@ where
                 tokio::select! {
                     biased;
                     frame = poll_fn(|cx| poll_frame(body.as_mut(), cx)) => frame,
-                    hangup = signal.gone() => return Err(Error::ClientGone(hangup)),
+                    hangup = writer.gone() => return Err(Error::ClientGone(hangup)),
                 }
             }
         };

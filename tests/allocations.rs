@@ -9,13 +9,15 @@
 //! ones allocate nothing beyond what their handler asks for (the request
 //! head's allocations are recycled, the buffers are reused).
 
+use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use hangup::{Config, Request, ResponseWriter, Server};
+use bytes::Bytes;
+use hangup::{Config, Handler, Request, ResponseWriter, Server};
 
 const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n";
 const BODY: &[u8] = b"Hello, World!";
@@ -32,11 +34,7 @@ const PER_SECOND_ALLOWANCE: u64 = 3;
 /// Serves `WARM_UP` then `COUNTED` requests on one keep-alive connection
 /// with `handler`; returns the allocations the server's thread made while
 /// serving the counted ones.
-fn allocations_while_serving<F, Fut>(handler: F) -> u64
-where
-    F: Fn(Request, ResponseWriter) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = hangup::Result<()>> + Send,
-{
+fn allocations_while_serving(handler: impl Handler) -> u64 {
     let (addr_tx, addr_rx) = mpsc::channel();
     let (warmed_tx, warmed_rx) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -140,6 +138,45 @@ fn a_request_split_into_its_body_leaves_its_head_to_the_next_request() {
     );
     assert!(
         allocations <= PER_SECOND_ALLOWANCE,
+        "{allocations} allocations for {COUNTED} requests"
+    );
+}
+
+/// Allocations per request of a tower service that adds three extensions
+/// and answers with one field: hangup's are the request's header map (its
+/// indices and entries), the extensions' map and table, its three entries
+/// (`HangupSignal`, `CancellationToken`, `ConnectionAddrs`) and the
+/// token's shared state; the service's are its three entries and its
+/// response's header map (two).
+const TOWER_PER_REQUEST: u64 = 13;
+
+/// A tower request's extensions: hangup's three and three that a router
+/// adds (axum's `OriginalUri`, `MatchedPath` and path parameters) go into
+/// one table, allocated once: `http`'s map starts with room for three and
+/// would otherwise be allocated again, its entries moved, at the fourth.
+#[test]
+fn a_tower_request_gets_one_extensions_table_with_room_for_a_routers_entries() {
+    #[derive(Clone)]
+    struct Added(#[allow(dead_code)] u64);
+    #[derive(Clone)]
+    struct AlsoAdded(#[allow(dead_code)] u64);
+    let service = tower::service_fn(|mut request: http::Request<hangup::Body>| async move {
+        assert_eq!(request.uri().path(), "/plaintext");
+        let extensions = request.extensions_mut();
+        assert_eq!(extensions.len(), 3, "hangup's own");
+        extensions.insert(Added(1));
+        extensions.insert(AlsoAdded(2));
+        extensions.insert(3u64);
+        let mut response = http::Response::new(http_body_util::Full::new(Bytes::from_static(BODY)));
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("13"),
+        );
+        Ok::<_, Infallible>(response)
+    });
+    let allocations = allocations_while_serving(hangup::service(service));
+    assert!(
+        allocations <= TOWER_PER_REQUEST * COUNTED as u64 + PER_SECOND_ALLOWANCE,
         "{allocations} allocations for {COUNTED} requests"
     );
 }

@@ -247,6 +247,14 @@ impl ResponseWriter {
         exchange.hangup(exchange.generation())
     }
 
+    /// Resolves when the client is gone for good (as
+    /// [`HangupSignal::gone`](crate::HangupSignal::gone)): what a response
+    /// body streaming through this writer waits on.
+    pub(crate) async fn gone(&self) -> Hangup {
+        let exchange = &self.link.exchange;
+        exchange.gone(exchange.generation()).await
+    }
+
     /// Ends the response now: commits the head (with an automatic
     /// `Content-Length` if nothing was flushed yet), sends every buffered
     /// byte and, for chunked bodies, the last chunk. Returning from the
