@@ -308,7 +308,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Most connections open at once (parked ones included). Default:
+    /// Most connections open at once (parked and upgraded ones included). Default:
     /// 20,000. Range: 1 to 10,000,000. Past it the server stops accepting
     /// until one closes: new connections wait in the kernel's listen
     /// backlog (where they cost neither a task nor a descriptor of ours)

@@ -6,9 +6,12 @@
 //! a handler gets one. Reads go to the same socket, through the same
 //! readiness-based path as the HTTP engine's: an idle upgraded connection
 //! still learns of the client's FIN (a read returns 0) or RST (a read
-//! fails) the moment it arrives. The connection leaves the server: it no
-//! longer counts among the open connections, and a shutdown does not wait
-//! for it.
+//! fails) the moment it arrives. The connection still counts among the
+//! server's open connections, and holds its slot under
+//! [`max_connections`](crate::ConfigBuilder::max_connections), until the
+//! `Upgraded` is dropped (with any [`HangupSignal`](crate::HangupSignal)
+//! of its request: they share the socket). A shutdown does not wait for
+//! it: the handler's task owns it.
 
 use std::fmt;
 use std::io::{self, IoSlice};

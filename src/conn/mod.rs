@@ -329,7 +329,7 @@ impl<H: Handler> Conn<H> {
             match conn.exchange(head).await {
                 Next::KeepAlive => {}
                 Next::Close => return Box::pin(async move { conn.close().await }).await,
-                Next::Upgraded => return,
+                Next::Upgraded => return conn.hand_over_upgraded(),
             }
             conn.served += 1;
             conn.since_yield += 1;
@@ -466,6 +466,23 @@ impl<H> DerefMut for Live<H> {
         self.0
             .as_mut()
             .expect("only park() empties a Live, and it consumes it")
+    }
+}
+
+impl<H> Live<H> {
+    /// Ends the task of a connection its handler took over (`101`): the
+    /// socket lives on with the handler, so the connection's place among
+    /// the open connections and its slot under `max_connections` stay
+    /// with the socket's link, not with this task.
+    fn hand_over_upgraded(mut self) {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        conn.emit_remaining();
+        let Conn {
+            link, _open: open, ..
+        } = conn;
+        link.keep_upgraded_slot(open);
     }
 }
 

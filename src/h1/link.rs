@@ -25,12 +25,12 @@
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use crate::config::Config;
 use crate::exchange::Exchange;
-use crate::outcome::Metrics;
+use crate::outcome::{ConnectionGuard, Metrics};
 use crate::transport::Transport;
 
 use super::input::Input;
@@ -64,6 +64,11 @@ pub(crate) struct Link {
     abandoned: AtomicBool,
     /// The handler took the connection after `101 Switching Protocols`.
     upgraded: AtomicBool,
+    /// An upgraded connection's place among the open connections and its
+    /// slot under `max_connections`, given up by the connection task when
+    /// it ends at the upgrade: the socket lives on in this link (with the
+    /// handler's [`Upgraded`](crate::Upgraded)), and goes with it.
+    upgraded_slot: OnceLock<ConnectionGuard>,
     wakers: Mutex<TurnWakers>,
 }
 
@@ -109,6 +114,7 @@ impl Link {
             waiting: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
+            upgraded_slot: OnceLock::new(),
             wakers: Mutex::new(TurnWakers::default()),
         }
     }
@@ -164,6 +170,14 @@ impl Link {
     /// True once the handler took the connection after a `101`.
     pub(crate) fn is_upgraded(&self) -> bool {
         self.upgraded.load(Ordering::Acquire)
+    }
+
+    /// Keeps the upgraded connection's `slot` for as long as the link
+    /// lives, that is, until the handler drops the upgraded socket (and
+    /// any handle of its request).
+    pub(crate) fn keep_upgraded_slot(&self, slot: ConnectionGuard) {
+        debug_assert!(self.is_upgraded());
+        let _ = self.upgraded_slot.set(slot);
     }
 
     /// Marks that the connection holds finished responses back: the

@@ -134,8 +134,9 @@ impl ResponseWriter {
     ///
     /// The request must be HTTP/1.1, with its body read to the end (an
     /// upgrade request normally has none). Its outcome is complete, status
-    /// 101; the connection then leaves the server (no longer counted as
-    /// open, not waited for at shutdown).
+    /// 101. The connection still counts as open, and holds its slot under
+    /// [`max_connections`](crate::ConfigBuilder::max_connections), until
+    /// the `Upgraded` is dropped; a shutdown does not wait for it.
     ///
     /// axum's `WebSocketUpgrade` cannot work here: it needs hyper's own
     /// upgrade machinery, which only hyper can construct. Answer the

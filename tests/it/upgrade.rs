@@ -111,6 +111,91 @@ async fn bytes_sent_behind_the_upgrade_request_reach_the_new_protocol() {
     assert!(outcome.is_complete(), "{outcome:?}");
 }
 
+/// An upgraded connection keeps its slot under `max_connections` and its
+/// place among the open connections while the handler holds its socket
+/// (in a task of its own, as a WebSocket server does): with room for one
+/// connection, a second client waits until the upgraded one is dropped.
+#[tokio::test]
+async fn an_upgraded_connection_keeps_its_slot_until_its_socket_is_dropped() {
+    let holding = Signal::new();
+    let release = Signal::new();
+    let (server_holding, server_release) = (holding.clone(), release.clone());
+    let mut config = hangup::Config::builder();
+    config.max_connections(1);
+    let server = spawn(
+        config.build().unwrap(),
+        move |request: Request, mut response: ResponseWriter| {
+            let (holding, release) = (server_holding.clone(), server_release.clone());
+            async move {
+                if request.path() == "/" {
+                    return response.write_all(b"served").await;
+                }
+                response.set_status(StatusCode::SWITCHING_PROTOCOLS)?;
+                response.insert_header(
+                    hangup::http::header::UPGRADE,
+                    hangup::http::HeaderValue::from_static("echo"),
+                )?;
+                let upgraded = response.upgrade(request).await?;
+                tokio::spawn(async move {
+                    holding.fire();
+                    release.wait("the test's release").await;
+                    drop(upgraded);
+                });
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let mut upgraded = connect(server.addr).await;
+    send(
+        &mut upgraded,
+        b"GET /up HTTP/1.1\r\nHost: t\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n",
+    )
+    .await;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            upgraded.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-head"
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    holding
+        .wait("the handler's task holds the upgraded socket")
+        .await;
+
+    let mut second = connect(server.addr).await;
+    send(&mut second, &get("/")).await;
+    // An absence, so a bounded wait: before the fix the second client was
+    // served within milliseconds of the upgrade.
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        read_response(&mut second, false),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "served while the upgraded connection held the only slot"
+    );
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+
+    release.fire();
+    let response = read_response(&mut second, false).await;
+    assert_eq!((response.status, &response.body[..]), (200, &b"served"[..]));
+    assert_eq!(
+        server.metrics.snapshot().open_connections,
+        1,
+        "the second alone"
+    );
+}
+
 /// A 101 is an upgrade or nothing: set as a plain status, it is refused
 /// (500), and an upgrade without 101 is an error.
 #[tokio::test]
