@@ -12,8 +12,9 @@ connection, `Connection: close`, so connection set-up and teardown count;
 `URL_PATH=/` for another path, such as examples/echo's, which answers only
 `/`): 1 s of warm-up, then 3 s measured. The server's CPU time
 (utime + stime from /proc/PID/stat) over the measured part, divided by the
-requests wrk counted, is the figure. Servers take turns within each round
-(A B C, A B C, ...), so machine noise hits them alike; the report gives each
+requests wrk counted, is the figure; its user-space part is printed too
+(the rest is the kernel's). Servers take turns within each round (A B C,
+A B C, ...), so machine noise hits them alike; the report gives each
 server's median and, against the last server, the median of the per-round
 ratios (steadier on a noisy machine than a ratio of medians).
 
@@ -40,8 +41,9 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):
+    """The process's (user, system) CPU seconds so far."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 MODE = os.environ.get("MODE", "pipelined")
@@ -78,7 +80,8 @@ def measure(command, port):
         server.wait()
     if requests == 0:
         sys.exit(f"no requests served by {command!r}")
-    return (after - before) * 1e6 / requests
+    user = (after[0] - before[0]) * 1e6 / requests
+    return user + (after[1] - before[1]) * 1e6 / requests, user
 
 
 def main():
@@ -87,18 +90,22 @@ def main():
     rounds = int(sys.argv[1])
     servers = [arg.split("=", 1) for arg in sys.argv[2:]]
     results = {name: [] for name, _ in servers}
+    user = {name: [] for name, _ in servers}
     for round_ in range(rounds):
         for i, (name, command) in enumerate(servers):
-            results[name].append(measure(command, BASE_PORT + i))
+            total, in_user = measure(command, BASE_PORT + i)
+            results[name].append(total)
+            user[name].append(in_user)
         print(f"round {round_ + 1}: " + "  ".join(
             f"{name} {values[-1]:.3f}" for name, values in results.items()), flush=True)
     reference = servers[-1][0]
     mode = {"pipelined": "pipelined (16)", "keepalive": "keep-alive", "close": "a connection per request"}[MODE]
-    print(f"{mode}: CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference}")
+    print(f"{mode}: CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference};"
+          f" user = the user-space part's median (the rest is the kernel's; /proc counts in {1e6 / TICK:.0f} us ticks)")
     for name, values in results.items():
         ratios = [v / r for v, r in zip(values, results[reference])]
         print(f"  {name:12s} {statistics.median(values):.3f}  x{statistics.median(ratios):.2f}"
-              f"  (ratios {min(ratios):.2f} to {max(ratios):.2f})")
+              f"  (ratios {min(ratios):.2f} to {max(ratios):.2f})  user {statistics.median(user[name]):.3f}")
 
 
 if __name__ == "__main__":
