@@ -5,7 +5,7 @@
 //! went away is not a server error: it is [`Error::ClientGone`], carrying a
 //! [`Hangup`] that says what happened, when, and how many bytes had reached
 //! which stage. `exchange::hangup::classify` is the one place that turns an
-//! `io::Error` into a [`HangupCause`].
+//! `io::Error` into a [`HangupCause`](crate::HangupCause).
 
 use std::fmt;
 use std::io;

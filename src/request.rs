@@ -187,7 +187,7 @@ impl Request {
     }
 
     /// Resolves when the client hangs up: closes its side (FIN, unless
-    /// [`OnFin::Ignore`](crate::OnFin::Ignore)), resets, or stops reading.
+    /// [`OnFin::Ignore`]), resets, or stops reading.
     /// Pending forever if it never does.
     ///
     /// Works while the handler has not read the body and while pipelined

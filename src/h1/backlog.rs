@@ -88,7 +88,7 @@ impl Backlog {
     ///
     /// # Errors
     ///
-    /// As [`Output::write`]; the held bytes are dropped then.
+    /// As [`Output::write`](super::output::Output::write); the held bytes are dropped then.
     pub(crate) async fn flush(&mut self, link: &Link) -> Result<()> {
         poll_fn(|cx| self.poll_flush(cx, link)).await
     }

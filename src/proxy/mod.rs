@@ -109,9 +109,9 @@ pub(crate) const V2_SMALLEST_LIMIT_BYTES: usize = v2::SMALLEST_LIMIT_BYTES;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// The largest v2 header accepted, in bytes: the 16 fixed bytes plus
-    /// the addresses and TLVs. Default: 4 KiB. A value below
-    /// [`V2_SMALLEST_LIMIT_BYTES`] (232) refuses some headers that carry
-    /// no TLVs at all; a configuration should not allow it.
+    /// the addresses and TLVs. Default: 4 KiB. A value below 232 bytes
+    /// (a v2 header with `UNIX` paths and no TLVs) refuses some headers
+    /// that carry no TLVs at all; a configuration should not allow it.
     pub max_v2_bytes: usize,
 }
 

@@ -221,7 +221,7 @@ impl ResponseWriter {
 
     /// Commits the head and sends every buffered byte to the kernel. Returns
     /// when the kernel has accepted them (which says nothing about the
-    /// client having received them: see [`Counters`](crate::Counters)).
+    /// client having received them: see [`Counters`]).
     ///
     /// # Errors
     ///

@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 pub(crate) use socket::PeerEvent;
 
 /// How a TLS client ended its side of the session, for a hang-up whose
-/// cause is [`PeerClosed`](HangupCause::PeerClosed).
+/// cause is [`PeerClosed`](crate::HangupCause::PeerClosed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TlsClose {

@@ -180,7 +180,7 @@ impl Output {
 }
 
 /// One `sendfile` of up to `count` bytes, with the write timeout and the
-/// hang-up classification of [`write_once`].
+/// hang-up classification of [`write_once`](super::write_once).
 async fn send_file_once(
     link: &Link,
     file: &std::fs::File,
