@@ -60,6 +60,39 @@ async fn auth_asks_for_the_one_account_and_lets_it_in() {
     assert_eq!(options.status, 401);
 }
 
+/// `--auth-file` reads the account from a file (a command line shows in
+/// the process list); `--auth` and `--auth-file` together are refused.
+#[tokio::test]
+async fn auth_file_reads_the_account_from_its_first_line() {
+    let (scratch, root) = site("auth-file");
+    let secret = scratch.path.join("account");
+    std::fs::write(&secret, "alice:s3:cret\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let served = Served::start_with(&root, "info", &["--auth-file", secret]);
+    assert_eq!(served.get("/hello.txt", &[]).await.status, 401);
+    let wrong = basic("alice:s3:cret\n");
+    assert_eq!(
+        served
+            .get("/hello.txt", &[("Authorization", &wrong)])
+            .await
+            .status,
+        401,
+        "the line break is not part of the password"
+    );
+    let good = basic("alice:s3:cret");
+    let response = served.get("/hello.txt", &[("Authorization", &good)]).await;
+    assert_eq!(response.status, 200);
+
+    let both = std::process::Command::new(env!("CARGO_BIN_EXE_hangup"))
+        .args(["serve", "--auth", "a:b", "--auth-file", secret])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run hangup serve");
+    assert!(!both.status.success());
+    let message = String::from_utf8_lossy(&both.stderr);
+    assert!(message.contains("cannot be used with"), "{message}");
+}
+
 #[tokio::test]
 async fn cors_lets_other_origins_read_and_answers_preflights() {
     let (_scratch, root) = site("cors");

@@ -1,4 +1,6 @@
-//! HTTP Basic authentication (RFC 7617) for `--auth user:password`.
+//! HTTP Basic authentication (RFC 7617) for `--auth user:password`, or
+//! `--auth-file FILE` with that line in a file (a command line is
+//! readable by every user of the machine; a file can be private).
 //!
 //! One account. The credentials a request carries are compared with it in
 //! time that does not depend on how many of their bytes are right (with
@@ -47,6 +49,32 @@ impl Credentials {
             }),
             _ => Err("expected USER:PASSWORD, e.g. --auth alice:s3cret".to_owned()),
         }
+    }
+
+    /// Reads `user:password` from the first line of the file at `path`
+    /// (`--auth-file`); the line break that ends it is not part of the
+    /// password.
+    ///
+    /// # Errors
+    ///
+    /// A message for `--auth-file` when the file cannot be read, is larger
+    /// than 4 KiB, or its first line is not `USER:PASSWORD`. It names the
+    /// file, never its contents.
+    pub fn read_file(path: &str) -> Result<Credentials, String> {
+        /// Far more than one line of credentials: a larger file is the
+        /// wrong file.
+        const MAX_BYTES: u64 = 4096;
+        let fail = |what: &str| format!("{path}: {what}");
+        let file = std::fs::File::open(path).map_err(|err| fail(&err.to_string()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut text)
+            .map_err(|err| fail(&err.to_string()))?;
+        if text.len() as u64 > MAX_BYTES {
+            return Err(fail("larger than 4 KiB: not a USER:PASSWORD line"));
+        }
+        let line = text.lines().next().unwrap_or("");
+        Credentials::parse(line)
+            .map_err(|_| fail("the first line is not USER:PASSWORD (e.g. alice:s3cret)"))
     }
 
     /// The user name, for the access log of an authenticated request.
@@ -144,6 +172,27 @@ mod tests {
         assert!(Credentials::parse(":secret").is_err());
         assert_eq!(Credentials::parse("bob:").unwrap().user(), "bob");
         assert!(!format!("{:?}", Credentials::parse("bob:hunter2").unwrap()).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_file_gives_its_first_line_and_never_shows_it_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        std::fs::write(path("crlf"), "carol:pa ss\r\nignored\n").unwrap();
+        let account = Credentials::read_file(&path("crlf")).unwrap();
+        assert!(account.admits(&basic("carol:pa ss")));
+        std::fs::write(path("bare"), "dave:x").unwrap();
+        assert_eq!(
+            Credentials::read_file(&path("bare")).unwrap().user(),
+            "dave"
+        );
+        std::fs::write(path("no-colon"), "hunter2\n").unwrap();
+        std::fs::write(path("large"), "a:".to_owned() + &"b".repeat(5000)).unwrap();
+        for name in ["no-colon", "large", "missing"] {
+            let err = Credentials::read_file(&path(name)).unwrap_err();
+            assert!(err.starts_with(&path(name)), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("bbb"), "{err}");
+        }
     }
 
     #[test]

@@ -103,7 +103,8 @@ Uploads (--upload):
 Sharing:
   --auth USER:PASSWORD asks every request for HTTP Basic credentials
   (401 otherwise). Basic sends the password readable: use it on loopback
-  or a trusted network, or behind TLS; and it shows in the process list.
+  or a trusted network, or behind TLS. On the command line it shows in
+  the process list: --auth-file FILE reads USER:PASSWORD from a file.
   --cors lets pages on other origins read (not upload). --spa serves
   index.html for paths that name nothing (single-page applications).
   --404 FILE is the page sent with every 404.
@@ -210,6 +211,10 @@ pub struct Args {
     /// Ask every request for this user and password (HTTP Basic).
     #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
     pub auth: Option<Credentials>,
+    /// As --auth, with USER:PASSWORD read from the file's first line (a
+    /// command line shows in the process list; a file can be private).
+    #[arg(long, value_name = "FILE", value_parser = Credentials::read_file, conflicts_with = "auth")]
+    pub auth_file: Option<Credentials>,
     /// Let web pages on other origins read these files (CORS).
     #[arg(long)]
     pub cors: bool,
@@ -298,7 +303,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             overwrite: args.overwrite,
             hidden: args.hidden,
         }),
-        auth: args.auth,
+        auth: args.auth.or(args.auth_file),
         cors: args.cors,
         spa: args.spa,
         not_found,
