@@ -16,7 +16,9 @@
 //! - the response's status and fields are the response head; its body
 //!   (any `http_body::Body`) is framed by its `Content-Length`, or an
 //!   exact size hint, else chunked (close-delimited on HTTP/1.0); HEAD
-//!   keeps the length and sends no body (the body is not polled); 1xx, 204
+//!   keeps the length and sends no body (the body is not polled; without
+//!   a length field or a nonzero exact size hint the head has no length,
+//!   as hyper sends it: axum empties every HEAD response's body); 1xx, 204
 //!   and 304 carry none. Data frames go through the writer's buffer: small
 //!   ones leave with the head in one write, and whatever is buffered is
 //!   sent as soon as the body has nothing ready (a server-sent event is
@@ -286,18 +288,25 @@ where
     let allows_body = !(parts.status.is_informational()
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED);
-    if let Some(exact) = body
+    let is_head = writer.is_head();
+    // For HEAD an empty body says nothing: axum, for one, empties the
+    // body of every HEAD response, whatever the GET's length.
+    let exact = body
         .size_hint()
         .exact()
-        .filter(|_| !has_length && allows_body)
-    {
+        .filter(|&n| !has_length && allows_body && !(is_head && n == 0));
+    if let Some(exact) = exact {
         writer
             .headers_mut()?
             .insert(CONTENT_LENGTH, HeaderValue::from(exact));
     }
-    if writer.is_head() || !allows_body {
+    if is_head || !allows_body {
         // Not polled: a HEAD response has no body, whatever the GET's
-        // would be (hyper does the same).
+        // would be (hyper does the same), so its length is the service's
+        // or the size hint's, else none.
+        if is_head && !has_length && exact.is_none() {
+            writer.set_head_length_unknown();
+        }
         return Ok(());
     }
     let mut body = pin!(body);

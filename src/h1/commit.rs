@@ -8,9 +8,12 @@
 //! 2. A valid `Content-Length` the handler set is honoured (a HEAD response
 //!    keeps it: it is the length a GET would get). Body bytes already
 //!    buffered past it are an error: nothing is sent.
-//! 3. A response finished before its head was committed (the whole body is
+//! 3. A HEAD response whose GET length nobody counted (a tower service's:
+//!    its body is not polled for HEAD) carries no length field, as hyper
+//!    sends it: a `Content-Length: 0` would be false.
+//! 4. A response finished before its head was committed (the whole body is
 //!    buffered) gets `Content-Length` of what it has.
-//! 4. Otherwise `chunked` on HTTP/1.1, close-delimited on HTTP/1.0.
+//! 5. Otherwise `chunked` on HTTP/1.1, close-delimited on HTTP/1.0.
 //!
 //! The connection closes after a close-delimited body, when the handler
 //! set `Connection: close`, or when it was going to anyway (the client
@@ -37,6 +40,9 @@ pub(crate) struct Commit {
     pub at_finish: bool,
     /// Body bytes accepted from the handler (for HEAD, counted only).
     pub buffered: u64,
+    /// For HEAD: `buffered` is not what a GET would send, and no length
+    /// is known (rule 3).
+    pub head_length_unknown: bool,
     /// The connection closes after this response whatever the head says.
     pub closing: bool,
     /// The head answers an upgrade (`ResponseWriter::upgrade`).
@@ -94,6 +100,8 @@ pub(crate) fn decide(c: Commit) -> Result<Decision, Error> {
         Framing::None
     } else if let Some(n) = c.declared {
         Framing::Length(n)
+    } else if c.is_head && c.head_length_unknown {
+        Framing::None
     } else if c.at_finish {
         Framing::Length(c.buffered)
     } else if http11 {
@@ -129,6 +137,7 @@ mod tests {
         handler_close: false,
         at_finish: false,
         buffered: 0,
+        head_length_unknown: false,
         closing: false,
         upgrade: false,
     };
@@ -139,7 +148,7 @@ mod tests {
             version: Version::HTTP_10,
             ..BASE
         };
-        let cases: [(&str, Commit, Framing, Persistence); 13] = [
+        let cases: [(&str, Commit, Framing, Persistence); 15] = [
             ("streaming on 1.1", BASE, Chunked, KeepAlive),
             ("streaming on 1.0", http10, CloseDelimited, Close),
             (
@@ -203,6 +212,29 @@ mod tests {
                     ..BASE
                 },
                 Length(70),
+                KeepAlive,
+            ),
+            (
+                "HEAD with an uncounted, undeclared length has no length field",
+                Commit {
+                    is_head: true,
+                    at_finish: true,
+                    head_length_unknown: true,
+                    ..BASE
+                },
+                Framing::None,
+                KeepAlive,
+            ),
+            (
+                "HEAD with an uncounted body keeps a declared length",
+                Commit {
+                    is_head: true,
+                    at_finish: true,
+                    head_length_unknown: true,
+                    declared: Some(5),
+                    ..BASE
+                },
+                Length(5),
                 KeepAlive,
             ),
             (

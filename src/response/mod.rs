@@ -248,6 +248,13 @@ impl ResponseWriter {
         exchange.hangup(exchange.generation())
     }
 
+    /// For a HEAD response whose body will not be written (a tower
+    /// service's is not polled): no length is counted, so without a
+    /// `Content-Length` field the head carries none.
+    pub(crate) fn set_head_length_unknown(&mut self) {
+        self.state.set_head_length_unknown();
+    }
+
     /// Resolves when the client is gone for good (as
     /// [`HangupSignal::gone`](crate::HangupSignal::gone)): what a response
     /// body streaming through this writer waits on.

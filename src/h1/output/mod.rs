@@ -104,6 +104,9 @@ pub(crate) struct Output {
     /// Trailer fields to send after the last chunk (chunked bodies only).
     /// Boxed: rare, and a `HeaderMap` is large to clear for every response.
     trailers: Option<Box<HeaderMap>>,
+    /// A HEAD response whose body is not written to be counted: without a
+    /// declared `Content-Length`, its head carries no length field.
+    head_length_unknown: bool,
 }
 
 impl Output {
@@ -120,6 +123,7 @@ impl Output {
         self.short = false;
         self.deferred = 0;
         self.trailers = None;
+        self.head_length_unknown = false;
     }
 
     pub(crate) fn writing(&self) -> Writing {
@@ -143,6 +147,12 @@ impl Output {
     /// Bytes of this response framed into the backlog, unsent.
     pub(crate) fn deferred(&self) -> u64 {
         self.deferred
+    }
+
+    /// For a HEAD response: its body will not be written, so no length is
+    /// counted; without a declared `Content-Length` the head has none.
+    pub(crate) fn set_head_length_unknown(&mut self) {
+        self.head_length_unknown = true;
     }
 
     pub(crate) fn must_close(&self) -> bool {
@@ -315,6 +325,7 @@ impl Output {
             // Trailers need chunked framing: not an automatic length.
             at_finish: at_finish && self.trailers.is_none(),
             buffered: link.exchange.buffered(),
+            head_length_unknown: self.head_length_unknown,
             closing: self.close_after,
             upgrade,
         });
