@@ -34,16 +34,11 @@ import subprocess
 import sys
 import time
 
+from procstat import CLK_TCK, user_system_seconds
+
 BASE_PORT = 3950
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "pipeline.lua")
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """The process's (user, system) CPU seconds so far."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 MODE = os.environ.get("MODE", "pipelined")
@@ -72,9 +67,9 @@ def measure(command, port):
     try:
         time.sleep(0.4)
         wrk(port, 1)
-        before = cpu_seconds(server.pid)
+        before = user_system_seconds(server.pid)
         requests = wrk(port, 3)
-        after = cpu_seconds(server.pid)
+        after = user_system_seconds(server.pid)
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()
@@ -101,7 +96,7 @@ def main():
     reference = servers[-1][0]
     mode = {"pipelined": "pipelined (16)", "keepalive": "keep-alive", "close": "a connection per request"}[MODE]
     print(f"{mode}: CPU us/request, median of {rounds} rounds; ratio = median of per-round ratios to {reference};"
-          f" user = the user-space part's median (the rest is the kernel's; /proc counts in {1e6 / TICK:.0f} us ticks)")
+          f" user = the user-space part's median (the rest is the kernel's; /proc counts in {1e6 / CLK_TCK:.0f} us ticks)")
     for name, values in results.items():
         ratios = [v / r for v, r in zip(values, results[reference])]
         print(f"  {name:12s} {statistics.median(values):.3f}  x{statistics.median(ratios):.2f}"

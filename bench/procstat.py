@@ -1,5 +1,5 @@
-"""What the benchmark scripts read from /proc, shared by `serve_files.py`
-and `tls.py`: a process tree's CPU time, the whole machine's busy time,
+"""What the benchmark scripts read from /proc, shared by `ab.py`,
+`serve_files.py` and `tls.py`: a process tree's CPU time, the whole machine's busy time,
 and waiting for a quiet machine; plus the median (min-max) they print."""
 
 import os
@@ -35,6 +35,13 @@ def cpu_seconds(pids):
             continue
         total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
+
+
+def user_system_seconds(pid):
+    """The (user, system) CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def busy_seconds():

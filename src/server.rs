@@ -60,7 +60,11 @@ impl ShutdownHandle {
     /// and their outcomes recorded as cut short by the server
     /// ([`Cutoff::ServerShutdown`](crate::Cutoff::ServerShutdown), with the
     /// status they were sending: not a 499, the client did not leave).
-    /// [`Server::run`] returns once every connection is gone.
+    /// [`Server::run`] returns once every connection is gone, upgraded
+    /// ones excepted: a socket a handler took over with
+    /// [`ResponseWriter::upgrade`](crate::ResponseWriter::upgrade) and moved
+    /// to a task of its own stays open (and counted) until that task drops
+    /// it.
     pub fn shutdown(&self, grace: Duration) {
         let millis = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         self.grace_ms.store(millis, Ordering::Release);

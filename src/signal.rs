@@ -21,7 +21,10 @@ use crate::h1::link::Link;
 /// A handle that outlives its request (kept in a task after the response
 /// ended) no longer sees hang-ups: [`hung_up`](Self::hung_up) then stays
 /// pending, [`hangup`](Self::hangup) returns `None`, its token is
-/// cancelled, and setting a policy does nothing.
+/// cancelled, and setting a policy does nothing. It shares the
+/// connection's state, so it keeps that memory (and, for an upgraded
+/// connection, its socket and its slot under `max_connections`) until it
+/// is dropped: keep it no longer than the work it watches.
 #[derive(Clone)]
 pub struct HangupSignal {
     link: Arc<Link>,

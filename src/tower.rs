@@ -231,10 +231,10 @@ fn service_request(request: Request) -> http::Request<Body> {
     let token = signal.cancellation_token();
     let mut request = request.into_http();
     let mut extensions = extensions_with_room();
+    extensions.extend(std::mem::take(request.extensions_mut()));
     extensions.insert(signal);
     extensions.insert(token);
     extensions.insert(addrs);
-    extensions.extend(std::mem::take(request.extensions_mut()));
     *request.extensions_mut() = extensions;
     request
 }
@@ -250,11 +250,12 @@ const EXTENSIONS_ROOM: usize = 12;
 /// `http::Extensions` has no `with_capacity`, and its map starts with room
 /// for three, so hangup's three and axum's three made it allocate a table
 /// twice per request (and move the entries between them). A clone of an
-/// empty map keeps the original's table size (`hashbrown` allocates the
-/// same number of buckets), so one map is grown once, emptied, and cloned
-/// for every request: one table allocation, no rehash
-/// (bench/RESULTS.md prices it). Should a later `hashbrown` clone to a
-/// smaller table, requests only grow their map again, as before.
+/// empty map keeps the original's table size (std's `HashMap`, hashbrown
+/// inside, allocates the same number of buckets), so one map is grown
+/// once, emptied, and cloned for every request: one table allocation, no
+/// rehash (bench/RESULTS.md prices it). Should a later toolchain clone to
+/// a smaller table, requests only grow their map again, as before, and
+/// `tests/allocations.rs` says so.
 fn extensions_with_room() -> http::Extensions {
     /// Placeholder entries of distinct types: zero-sized, so their boxes
     /// allocate nothing.

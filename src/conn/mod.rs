@@ -329,7 +329,8 @@ impl<H: Handler> Conn<H> {
             match conn.exchange(head).await {
                 Next::KeepAlive => {}
                 Next::Close => return Box::pin(async move { conn.close().await }).await,
-                Next::Upgraded => return conn.hand_over_upgraded(),
+                // Dropping `conn` leaves the slot with the upgraded socket.
+                Next::Upgraded => return,
             }
             conn.served += 1;
             conn.since_yield += 1;
@@ -447,8 +448,10 @@ impl<H> Conn<H> {
 
 /// A connection in its task. Every exchange ends in exactly one outcome,
 /// even when the task is dropped mid-exchange (forced shutdown): dropping a
-/// `Live` emits what is left. Only [`park`](Self::park) takes the
-/// connection out, and it consumes the `Live`.
+/// `Live` emits what is left, and leaves an upgraded connection's slot with
+/// its socket (see [`Link::keep_upgraded_slot`]). Only
+/// [`park`](Self::park) takes the connection out, and it consumes the
+/// `Live`.
 struct Live<H>(Option<Conn<H>>);
 
 impl<H> Deref for Live<H> {
@@ -457,7 +460,7 @@ impl<H> Deref for Live<H> {
     fn deref(&self) -> &Conn<H> {
         self.0
             .as_ref()
-            .expect("only park() empties a Live, and it consumes it")
+            .expect("only park() and the drop empty a Live, and both consume it")
     }
 }
 
@@ -465,31 +468,26 @@ impl<H> DerefMut for Live<H> {
     fn deref_mut(&mut self) -> &mut Conn<H> {
         self.0
             .as_mut()
-            .expect("only park() empties a Live, and it consumes it")
-    }
-}
-
-impl<H> Live<H> {
-    /// Ends the task of a connection its handler took over (`101`): the
-    /// socket lives on with the handler, so the connection's place among
-    /// the open connections and its slot under `max_connections` stay
-    /// with the socket's link, not with this task.
-    fn hand_over_upgraded(mut self) {
-        let Some(mut conn) = self.0.take() else {
-            return;
-        };
-        conn.emit_remaining();
-        let Conn {
-            link, _open: open, ..
-        } = conn;
-        link.keep_upgraded_slot(open);
+            .expect("only park() and the drop empty a Live, and both consume it")
     }
 }
 
 impl<H> Drop for Live<H> {
     fn drop(&mut self) {
-        if let Some(conn) = &mut self.0 {
-            conn.emit_remaining();
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        conn.emit_remaining();
+        if conn.link.is_upgraded() {
+            // The handler took the connection (`101`): the socket lives on
+            // with it, so the connection's place among the open
+            // connections and its slot under `max_connections` stay with
+            // the socket's link, whether this task ends at the upgrade or
+            // is dropped by a forced shutdown while its handler runs.
+            let Conn {
+                link, _open: open, ..
+            } = conn;
+            link.keep_upgraded_slot(open);
         }
     }
 }

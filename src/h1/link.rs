@@ -177,7 +177,11 @@ impl Link {
     /// any handle of its request).
     pub(crate) fn keep_upgraded_slot(&self, slot: ConnectionGuard) {
         debug_assert!(self.is_upgraded());
-        let _ = self.upgraded_slot.set(slot);
+        let kept = self.upgraded_slot.set(slot);
+        debug_assert!(
+            kept.is_ok(),
+            "an upgraded connection's slot handed over twice"
+        );
     }
 
     /// Marks that the connection holds finished responses back: the

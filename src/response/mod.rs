@@ -136,7 +136,11 @@ impl ResponseWriter {
     /// upgrade request normally has none). Its outcome is complete, status
     /// 101. The connection still counts as open, and holds its slot under
     /// [`max_connections`](crate::ConfigBuilder::max_connections), until
-    /// the `Upgraded` is dropped; a shutdown does not wait for it.
+    /// the `Upgraded` is dropped, and with it every
+    /// [`HangupSignal`](crate::HangupSignal) of the request (they share
+    /// the socket). A handler that serves the new protocol itself is
+    /// waited for by a graceful shutdown like any other, then dropped; an
+    /// `Upgraded` moved to a task of its own is that task's to close.
     ///
     /// axum's `WebSocketUpgrade` cannot work here: it needs hyper's own
     /// upgrade machinery, which only hyper can construct. Answer the
