@@ -256,6 +256,7 @@ impl<H: Handler> Conn<H> {
             transport,
             server.config.clone(),
             server.metrics.clone(),
+            shutdown.clone(),
         ));
         let conn = Conn {
             link,

@@ -31,6 +31,7 @@ use std::task::{Context, Poll, Waker};
 use crate::config::Config;
 use crate::exchange::Exchange;
 use crate::outcome::{ConnectionGuard, Metrics};
+use crate::shutdown::Shutdown;
 use crate::transport::Transport;
 
 use super::input::Input;
@@ -48,6 +49,9 @@ pub(crate) struct Link {
     /// The server's counters; bytes written are counted as they are
     /// written.
     pub metrics: Metrics,
+    /// The server's shutdown: a response committed once it began says
+    /// the connection closes.
+    pub shutdown: Shutdown,
     /// Where the `ResponseWriter` leaves the response state.
     pub output_return: Dropbox<Output>,
     /// Where the `Body` leaves the read state.
@@ -101,12 +105,18 @@ impl Expect {
 }
 
 impl Link {
-    pub(crate) fn new(transport: Transport, config: Arc<Config>, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        transport: Transport,
+        config: Arc<Config>,
+        metrics: Metrics,
+        shutdown: Shutdown,
+    ) -> Self {
         Link {
             transport,
             exchange: Exchange::new(),
             config,
             metrics,
+            shutdown,
             output_return: Dropbox::default(),
             input_return: Dropbox::default(),
             expect: AtomicU8::new(Expect::Nothing as u8),
@@ -301,7 +311,12 @@ mod tests {
             .unwrap();
         let (server, remote) = listener.accept().await.unwrap();
         let transport = Transport::new(server, remote).unwrap();
-        let link = Link::new(transport, Arc::default(), Metrics::default());
+        let link = Link::new(
+            transport,
+            Arc::default(),
+            Metrics::default(),
+            Shutdown::default(),
+        );
         (link, client)
     }
 

@@ -61,6 +61,11 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 200);
     assert_eq!(responses[0].body, b"finished");
+    // Committed after the shutdown began: the head says the connection
+    // closes, so a client does not send its next request into it.
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    // Told so, a client closes its side: the server's lingering close ends.
+    drop(stream);
     tokio::time::timeout(Duration::from_secs(2), task)
         .await
         .expect("run did not return after the last request finished")

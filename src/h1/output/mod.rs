@@ -326,7 +326,10 @@ impl Output {
             at_finish: at_finish && self.trailers.is_none(),
             buffered: link.exchange.buffered(),
             head_length_unknown: self.head_length_unknown,
-            closing: self.close_after,
+            // A shutdown that began while the handler ran closes the
+            // connection after this response: its head says so, or a
+            // client reusing the connection would lose its next request.
+            closing: self.close_after || link.shutdown.is_draining(),
             upgrade,
         });
         let decision = match decision {
