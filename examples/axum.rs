@@ -4,7 +4,10 @@
 //! - `POST /echo` → the request body, streamed back as it arrives;
 //! - `GET /events` → server-sent events, one every 100 ms, that stop the
 //!   moment the client leaves (hangup stops polling the stream and drops
-//!   it: its `Drop` prints the report);
+//!   it: its `Drop` prints the report). The route takes a client's FIN as
+//!   leaving (`OnFin::Abort`, through the `HangupPolicy` layer): under the
+//!   server's default, `OnFin::Notify`, a FIN may be a half-close, and the
+//!   stream would stop only at the write the client's reset refuses;
 //! - `GET /slow` → answers after 5 s, unless the client leaves first: the
 //!   handler waits on the request's `HangupSignal` (an `Extension`; with
 //!   hangup's `axum` feature it is an extractor of its own).
@@ -23,7 +26,7 @@ use axum::extract::Extension;
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use futures_util::Stream;
-use hangup::HangupSignal;
+use hangup::{HangupPolicy, HangupSignal, OnFin};
 
 /// The app, as one would write it for `axum::serve`. (Public so that the
 /// integration tests serve this very router.)
@@ -32,7 +35,10 @@ pub fn app() -> Router {
         .route("/", get(hello))
         .route("/plaintext", get(hello))
         .route("/echo", post(echo))
-        .route("/events", get(events))
+        .route(
+            "/events",
+            get(events).layer(HangupPolicy::new().on_fin(OnFin::Abort)),
+        )
         .route("/slow", get(slow))
 }
 

@@ -85,8 +85,8 @@ pub use response::ResponseWriter;
 pub use server::{Server, ShutdownHandle};
 pub use signal::HangupSignal;
 pub use tower::{
-    ConnectionAddrs, HangupPolicy, HangupPolicyService, ServiceHandler, serve,
-    serve_with_connect_info, service,
+    ConnectionAddrs, HangupPolicy, HangupPolicyService, MakeServiceHandler, ServiceHandler, serve,
+    serve_with_connect_info, service, service_with_connect_info,
 };
 pub use transport::TlsClose;
 pub use upgrade::Upgraded;

@@ -1,5 +1,6 @@
 //! Running tower services, and so axum routers, on hangup: [`serve`],
-//! [`serve_with_connect_info`], the [`service`] adapter they use, and the
+//! [`serve_with_connect_info`], the [`service`] and
+//! [`service_with_connect_info`] adapters they use, and the
 //! [`HangupPolicy`] layer.
 //!
 //! A service is a [`Handler`] like any other here: it runs inside the
@@ -123,11 +124,39 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let handler = MakeServiceHandler { make_service };
-    Server::from_listener(listener, config, handler).run().await
+    Server::from_listener(listener, config, service_with_connect_info(make_service))
+        .run()
+        .await
 }
 
-/// A tower service as a [`Handler`]: see the module docs.
+/// A tower service as a [`Handler`]: see the module docs. With
+/// [`Server::from_listener`] it gives a handle to shut the server down
+/// (what `axum::serve(..).with_graceful_shutdown(signal)` does) and to
+/// read its metrics. The configuration below also drops a handler's
+/// future when its client closes, as hyper does (hangup's default tells
+/// the handler and lets it finish: see [`OnHangup::Cancel`]):
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use hangup::{Config, OnFin, OnHangup, Server};
+///
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// let config = Config::builder()
+///     .on_fin(OnFin::Abort)
+///     .on_hangup(OnHangup::Cancel)
+///     .build()?;
+/// let server = Server::from_listener(listener, config, hangup::service(app));
+/// let shutdown = server.shutdown_handle();
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     // In-flight requests get 10 s; what still runs then is closed.
+///     shutdown.shutdown(std::time::Duration::from_secs(10));
+/// });
+/// server.run().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub fn service<S>(service: S) -> ServiceHandler<S> {
     ServiceHandler { service }
 }
@@ -157,10 +186,18 @@ where
     }
 }
 
-/// A make-service called with each client's address: see
-/// [`serve_with_connect_info`].
+/// A make-service (axum's `into_make_service_with_connect_info`) as a
+/// [`Handler`]: what [`serve_with_connect_info`] serves. With
+/// `Server::from_listener(listener, config, hangup::service_with_connect_info(make))`
+/// it gives a handle for metrics and shutdown too.
+pub fn service_with_connect_info<M>(make_service: M) -> MakeServiceHandler<M> {
+    MakeServiceHandler { make_service }
+}
+
+/// A make-service called with each client's address, run as a [`Handler`];
+/// made by [`service_with_connect_info`].
 #[derive(Debug, Clone)]
-struct MakeServiceHandler<M> {
+pub struct MakeServiceHandler<M> {
     make_service: M,
 }
 
@@ -388,6 +425,8 @@ impl HangupPolicy {
     }
 
     /// Sets the [`OnHangup`] policy of the requests it sees.
+    /// `OnHangup::Cancel` acts once the client is gone for good: with a
+    /// FIN too only under [`OnFin::Abort`] (`.on_fin(OnFin::Abort)`).
     pub fn on_hangup(mut self, policy: OnHangup) -> Self {
         self.on_hangup = Some(policy);
         self

@@ -88,7 +88,11 @@ pub enum OnHangup {
     /// Tell the handler (its signal fires, writes fail) and let it return.
     #[default]
     Notify,
-    /// Drop the handler future at once; its destructors run.
+    /// Drop the handler future at once; its destructors run. A FIN under
+    /// the default [`OnFin::Notify`] does not make the client gone (it may
+    /// be a half-close: the client can still read): pair `Cancel` with
+    /// [`OnFin::Abort`] to drop the handler when the client closes, as
+    /// hyper (and so `axum::serve`) does.
     Cancel,
 }
 
