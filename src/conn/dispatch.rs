@@ -46,7 +46,8 @@ pub(super) enum Next {
 /// How the handler's run ended.
 enum Ran {
     Returned(crate::Result<()>),
-    Panicked,
+    /// With the panic's message, when it is text.
+    Panicked(Option<String>),
     /// Dropped under [`OnHangup::Cancel`] after its client left.
     Cancelled,
 }
@@ -57,7 +58,7 @@ impl Ran {
         match self {
             Ran::Returned(Ok(())) => Handled::Returned,
             Ran::Returned(Err(err)) => Handled::Failed(err.hangup().cloned()),
-            Ran::Panicked => Handled::Panicked,
+            Ran::Panicked(_) => Handled::Panicked,
             Ran::Cancelled => Handled::Cancelled,
         }
     }
@@ -143,7 +144,7 @@ impl<H: Handler> Conn<H> {
                     match std::panic::catch_unwind(poll) {
                         Ok(Poll::Ready(result)) => Poll::Ready(Ran::Returned(result)),
                         Ok(Poll::Pending) => Poll::Pending,
-                        Err(_panic) => Poll::Ready(Ran::Panicked),
+                        Err(panic) => Poll::Ready(Ran::Panicked(panic_message(panic))),
                     }
                 }));
                 Serve {
@@ -200,9 +201,8 @@ impl<H: Handler> Conn<H> {
         let error = match ran {
             Ran::Returned(Ok(())) => None,
             Ran::Returned(Err(err)) => Some((err.status(), err.is_client_gone(), err.to_string())),
-            Ran::Panicked => {
-                let remote_addr = self.link.transport.remote_addr();
-                tracing::error!(%remote_addr, "handler panicked");
+            Ran::Panicked(message) => {
+                self.log_panic(message.as_deref());
                 Some((
                     StatusCode::INTERNAL_SERVER_ERROR,
                     false,
@@ -273,6 +273,26 @@ impl<H: Handler> Conn<H> {
             return true;
         }
         self.drain().await
+    }
+
+    /// The error line of a handler's panic: the request it served (method
+    /// and target, when outcome records are kept) and the panic's message,
+    /// escaped like every client-controlled byte (a message may quote the
+    /// request).
+    fn log_panic(&self, message: Option<&str>) {
+        let remote_addr = self.link.transport.remote_addr();
+        let message = message.map(|m| Escaped::display(&m).to_string());
+        let message = message.as_deref().unwrap_or("(not text)");
+        match self.current.as_ref().and_then(|c| c.request.as_deref()) {
+            Some((method, uri)) => tracing::error!(
+                %remote_addr,
+                method = %Escaped::display(method),
+                target = %Escaped::display(uri),
+                panic = message,
+                "handler panicked"
+            ),
+            None => tracing::error!(%remote_addr, panic = message, "handler panicked"),
+        }
     }
 
     /// Takes the read state back if the body was dropped (it is, unless a
@@ -488,5 +508,14 @@ where
             }
             return Poll::Pending;
         }
+    }
+}
+
+/// A panic's message, when its payload is text (`panic!("...")` and
+/// `panic!("{x}")` both are).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Option<String> {
+    match payload.downcast::<String>() {
+        Ok(message) => Some(*message),
+        Err(payload) => payload.downcast_ref::<&str>().map(|m| (*m).to_owned()),
     }
 }

@@ -112,3 +112,37 @@ async fn response_cut_short_by_the_handler_is_logged_incomplete_with_the_server_
     assert_eq!(lines[0].fields["cause"], "handler_failed", "{lines:#?}");
     assert!(!lines[0].fields.contains_key("phase"), "{lines:#?}");
 }
+
+/// A handler's panic: the client gets a 500, and the error line names the
+/// request (method, target) and the panic's message, escaped (a message
+/// may quote what the client sent).
+#[tokio::test]
+async fn a_panic_is_logged_with_its_request_and_its_message_escaped() {
+    let (capture, _guard) = Capture::install();
+    let server = spawn_default(|request: Request, _w: ResponseWriter| async move {
+        panic!("no route for {}\nsecond line", request.path());
+    })
+    .await;
+    let raw = raw_exchange(server.addr, &get("/missing?q=1")).await;
+    assert!(raw.starts_with(b"HTTP/1.1 500 "), "{raw:?}");
+    capture.wait_for_access_lines(1).await;
+    let events = capture.0.lock().unwrap().clone();
+    let panics: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.fields
+                .get("message")
+                .is_some_and(|m| m == "handler panicked")
+        })
+        .collect();
+    assert_eq!(panics.len(), 1, "{events:#?}");
+    let line = &panics[0];
+    assert_eq!(line.level, tracing::Level::ERROR);
+    assert_eq!(line.fields["method"], "GET");
+    assert_eq!(line.fields["target"], "/missing?q=1");
+    // Escaped as every logged value is: spaces too (see `hangup::Escaped`).
+    assert_eq!(
+        line.fields["panic"],
+        "no\\x20route\\x20for\\x20/missing\\x0asecond\\x20line"
+    );
+}
