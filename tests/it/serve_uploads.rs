@@ -211,6 +211,64 @@ async fn existing_files_are_replaced_only_with_overwrite_and_preconditions_hold(
     assert!(temporaries(&root).is_empty());
 }
 
+/// A precompressed copy is what clients that accept its coding get for
+/// its file: uploading `hello.txt.gz` next to `hello.txt` replaces what
+/// they read, so it needs `--overwrite` like any replacement (PUT and
+/// form alike); and a copy older than its file (the file was replaced
+/// since) is not served, lest it send the old content.
+#[tokio::test]
+async fn precompressed_copies_need_overwrite_and_a_stale_one_is_not_served() {
+    let (_scratch, root) = site("upload-sibling");
+    let served = Served::start_with(&root, "info", &["--upload"]);
+    let put_copy = served.exchange(&put("/hello.txt.gz", b"EVIL", &[])).await;
+    assert_eq!(put_copy.status, 409, "{}", put_copy.text());
+    assert!(
+        put_copy.text().contains("--overwrite"),
+        "{}",
+        put_copy.text()
+    );
+    let form_copy = served
+        .exchange(&post_form(
+            "/",
+            &form("XyZ", &[("hello.txt.br", b"EVIL")]),
+            &[],
+        ))
+        .await;
+    assert_eq!(form_copy.status, 409, "{}", form_copy.text());
+    assert!(!root.join("hello.txt.gz").exists() && !root.join("hello.txt.br").exists());
+    // A copy of a file that does not exist is a file like any other.
+    assert_eq!(
+        served.exchange(&put("/new.txt.gz", b"x", &[])).await.status,
+        201
+    );
+    drop(served);
+
+    let served = Served::start_with(&root, "info", &["--upload", "--overwrite"]);
+    let gzip = [("Accept-Encoding", "gzip")];
+    assert_eq!(
+        served
+            .exchange(&put("/hello.txt.gz", b"COPY", &[]))
+            .await
+            .status,
+        201
+    );
+    let copy = served.get("/hello.txt", &gzip).await;
+    assert_eq!(copy.header("content-encoding"), Some("gzip"));
+    assert_eq!(copy.body, b"COPY");
+    // The file replaced after its copy: the copy is stale, not served.
+    assert_eq!(
+        served
+            .exchange(&put("/hello.txt", b"fresh\n", &[]))
+            .await
+            .status,
+        204
+    );
+    let fresh = served.get("/hello.txt", &gzip).await;
+    assert_eq!(fresh.header("content-encoding"), None);
+    assert_eq!(fresh.body, b"fresh\n");
+    assert!(temporaries(&root).is_empty());
+}
+
 #[tokio::test]
 async fn uploads_over_the_limit_get_413_and_leave_nothing() {
     let (_scratch, root) = site("upload-limit");

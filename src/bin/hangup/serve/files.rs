@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use hangup::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
@@ -118,7 +119,9 @@ pub struct Representation {
 ///
 /// A sibling `path.br`, `path.zst` or `path.gz` counts when it is a
 /// regular file inside `root` (a symlink may point elsewhere inside, not
-/// outside). Among the siblings the client accepts, its q-values choose
+/// outside) modified no earlier than the file: a copy older than its
+/// file (the file was replaced since, by an upload say) would send
+/// yesterday's content to the clients that accept its coding. Among the siblings the client accepts, its q-values choose
 /// ([`Accepted::choose`]); else, with `--compress`, a compressible file of
 /// at least [`COMPRESS_MIN_BYTES`] is compressed on the fly unless the
 /// request asks for a range; else the file itself.
@@ -128,14 +131,22 @@ pub struct Representation {
 /// The error of opening the file itself.
 pub fn select(root: &Path, path: PathBuf, how: &Negotiation) -> io::Result<Representation> {
     let content_type = content_type(&path);
-    let siblings: Vec<(Encoding, PathBuf)> = Encoding::ALL
+    let mut siblings: Vec<(Encoding, PathBuf, Option<SystemTime>)> = Encoding::ALL
         .iter()
-        .filter_map(|&encoding| sibling(root, &path, encoding).map(|p| (encoding, p)))
+        .filter_map(|&encoding| sibling(root, &path, encoding).map(|(p, t)| (encoding, p, t)))
         .collect();
-    if let Some(encoding) = how.accepted.choose(siblings.iter().map(|(e, _)| *e)) {
-        let chosen = siblings.iter().find(|(e, _)| *e == encoding);
+    if !siblings.is_empty() {
+        // Unknown times (a filesystem without them) do not rule one out.
+        let file_modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        siblings.retain(|(_, _, modified)| match (modified, file_modified) {
+            (Some(copy), Some(file)) => *copy >= file,
+            _ => true,
+        });
+    }
+    if let Some(encoding) = how.accepted.choose(siblings.iter().map(|(e, _, _)| *e)) {
+        let chosen = siblings.iter().find(|(e, _, _)| *e == encoding);
         // A sibling removed since it was found: fall back to the file.
-        if let Some(Ok(open)) = chosen.map(|(_, p)| OpenFile::open(p.clone())) {
+        if let Some(Ok(open)) = chosen.map(|(_, p, _)| OpenFile::open(p.clone())) {
             return Ok(Representation {
                 open,
                 content_type,
@@ -160,8 +171,8 @@ pub fn select(root: &Path, path: PathBuf, how: &Negotiation) -> io::Result<Repre
 }
 
 /// The precompressed sibling of `path` for `encoding`, if it is a regular
-/// file inside `root`. Blocking.
-fn sibling(root: &Path, path: &Path, encoding: Encoding) -> Option<PathBuf> {
+/// file inside `root`, with when it was modified. Blocking.
+fn sibling(root: &Path, path: &Path, encoding: Encoding) -> Option<(PathBuf, Option<SystemTime>)> {
     let mut name = OsString::from(path.as_os_str());
     name.push(encoding.suffix());
     let candidate = PathBuf::from(name);
@@ -169,9 +180,10 @@ fn sibling(root: &Path, path: &Path, encoding: Encoding) -> Option<PathBuf> {
     if link.file_type().is_symlink() {
         let target = std::fs::canonicalize(&candidate).ok()?;
         let metadata = std::fs::metadata(&target).ok()?;
-        return (target.starts_with(root) && metadata.is_file()).then_some(target);
+        let inside = target.starts_with(root) && metadata.is_file();
+        return inside.then(|| (target, metadata.modified().ok()));
     }
-    link.is_file().then_some(candidate)
+    link.is_file().then(|| (candidate, link.modified().ok()))
 }
 
 /// Answers a GET (`is_get`) or HEAD for `representation` with the

@@ -85,8 +85,9 @@ Caching:
 
 Compression:
   A precompressed sibling (app.js.br, app.js.zst, app.js.gz next to
-  app.js) is sent when the client's Accept-Encoding prefers it, with
-  Vary: Accept-Encoding, an ETag of its own, and ranges of its bytes.
+  app.js, and not older than it) is sent when the client's
+  Accept-Encoding prefers it, with Vary: Accept-Encoding, an ETag of its
+  own, and ranges of its bytes.
   With --compress, text of 1 KiB or more without a sibling is compressed
   while it is sent (Brotli, zstd or gzip): such a response has no
   Content-Length and offers no ranges (Accept-Ranges: none); a request
@@ -98,7 +99,9 @@ Uploads (--upload):
   to disk, and only then renamed into place: a client that leaves halfway
   leaves nothing behind (logged 499 with the bytes received). Existing
   files are replaced only with --overwrite (else 409; If-None-Match: *
-  gets 412). At most --upload-limit bytes per request (else 413).
+  gets 412), and so is what clients get for one: a precompressed copy
+  (name.gz next to name) is refused without it. At most --upload-limit
+  bytes per request (else 413).
 
 Sharing:
   --auth USER:PASSWORD asks every request for HTTP Basic credentials

@@ -37,6 +37,7 @@ use tempfile::NamedTempFile;
 
 use super::answer;
 use super::conditional::{Precondition, Validators, evaluate};
+use super::encoding::Encoding;
 use super::files::header_value;
 use super::listing::is_hidden;
 use super::path::{ResolveError, SitePath, classify, name_os, readable, resolve};
@@ -148,6 +149,9 @@ pub async fn put(
             "a file by that name exists; the server replaces files only with --overwrite",
         )
         .await;
+    }
+    if let Some(why) = shadows_a_file(&target.dir, name, rules) {
+        return answer::error(res, StatusCode::CONFLICT, &why).await;
     }
     // `If-None-Match: *` asks for "only if nothing is there": kept at the
     // rename too, where a racing upload may have got there first.
@@ -274,6 +278,9 @@ pub async fn form(
             let why = format!("{}: {refusal}", readable(&name));
             return answer::error(res, StatusCode::FORBIDDEN, &why).await;
         }
+        if let Some(why) = shadows_a_file(&dir, &name, rules) {
+            return answer::error(res, StatusCode::CONFLICT, &why).await;
+        }
         let temp = create_temp(&dir)?;
         match receive(field, temp, form_failure).await {
             Ok(temp) => received.push((name, temp)),
@@ -341,6 +348,32 @@ fn refuse_name(name: &[u8], rules: Uploads) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Why storing `name` in `dir` would replace what clients get for another
+/// file, if it would: `app.js.gz` next to an existing `app.js` is its
+/// precompressed copy, sent instead of it to clients that accept gzip
+/// (see `files::select`). Without `--overwrite` that is a replacement the
+/// uploader may not make. In place.
+fn shadows_a_file(dir: &Path, name: &[u8], rules: Uploads) -> Option<String> {
+    if rules.overwrite {
+        return None;
+    }
+    let original = Encoding::ALL
+        .iter()
+        .find_map(|encoding| name.strip_suffix(encoding.suffix().as_bytes()))
+        .filter(|original| !original.is_empty())?;
+    let exists = tokio::task::block_in_place(|| {
+        std::fs::metadata(dir.join(name_os(original))).is_ok_and(|m| m.is_file())
+    });
+    exists.then(|| {
+        format!(
+            "{} would be sent instead of {} to clients that accept its coding (a precompressed \
+             copy); the server replaces what a file's clients get only with --overwrite",
+            readable(name),
+            readable(original)
+        )
+    })
 }
 
 /// The last path segment of a form's file name (browsers send the base
