@@ -184,7 +184,28 @@ impl Served {
     /// [`start_logging`](Self::start_logging) with more options after
     /// `--addr 127.0.0.1:0` (a later `--addr` or `-p` wins).
     pub(crate) fn start_with(root: &Path, log: &str, options: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hangup"))
+        Served::start_through(&[], root, log, options)
+    }
+
+    /// [`start_with`](Self::start_with), the binary run through `runner`
+    /// (a program and its arguments, such as `setpriv` to drop
+    /// privileges) when it is not empty.
+    pub(crate) fn start_through(
+        runner: &[&str],
+        root: &Path,
+        log: &str,
+        options: &[&str],
+    ) -> Served {
+        let binary = env!("CARGO_BIN_EXE_hangup");
+        let mut command = match runner.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg("serve")
             .arg(root)
             .args(["--addr", "127.0.0.1:0"])

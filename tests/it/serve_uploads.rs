@@ -269,6 +269,45 @@ async fn precompressed_copies_need_overwrite_and_a_stale_one_is_not_served() {
     assert!(temporaries(&root).is_empty());
 }
 
+/// A directory the server's user may not write into: 403 with the reason,
+/// and a warning in the log (it was a bare 500 with no reason anywhere).
+/// Needs root, to run the server as `nobody` (CI runs as root).
+#[tokio::test]
+async fn a_directory_the_server_may_not_write_into_gets_403_and_a_warning() {
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("skipped: needs root to run hangup serve as nobody");
+        return;
+    }
+    let (scratch, root) = site("upload-unwritable");
+    // `nobody` may read and enter the scratch tree, not write into it.
+    for dir in [&scratch.path, &root] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let served = Served::start_through(&nobody, &root, "info", &["--upload"]);
+    let response = served.exchange(&put("/new.txt", b"x", &[])).await;
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert!(
+        response.text().contains("may not write"),
+        "{}",
+        response.text()
+    );
+    assert!(!root.join("new.txt").exists());
+    let form_response = served
+        .exchange(&post_form("/", &form("XyZ", &[("f.txt", b"x")]), &[]))
+        .await;
+    assert_eq!(form_response.status, 403, "{}", form_response.text());
+    let text = served.stderr.text();
+    assert!(text.contains("cannot store upload"), "{text}");
+}
+
 #[tokio::test]
 async fn uploads_over_the_limit_get_413_and_leave_nothing() {
     let (_scratch, root) = site("upload-limit");

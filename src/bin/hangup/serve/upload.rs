@@ -95,7 +95,8 @@ enum Failure {
 }
 
 /// Answers `PUT site` with the request's body: 201 (created) or 204
-/// (replaced); 409, 412, 413, 403 or 404 when it may not be stored.
+/// (replaced); 409, 412, 413, 403 (a name refused, a directory the server
+/// may not write into) or 404 when it may not be stored.
 /// `progress` counts the body bytes received, for the access log.
 ///
 /// # Errors
@@ -157,7 +158,10 @@ pub async fn put(
     // rename too, where a racing upload may have got there first.
     let replace = rules.overwrite && !request.headers().contains_key(IF_NONE_MATCH);
     let shown = site.display_bytes(false);
-    let temp = create_temp(&target.dir)?;
+    let temp = match create_temp(&target.dir) {
+        Ok(temp) => temp,
+        Err(err) => return fail(res, Failure::Disk(err), &shown, &progress, rules).await,
+    };
     let body = counted(request.into_body(), rules.limit_bytes, progress.clone());
     let temp = match receive(body, temp, Failure::from).await {
         Ok(temp) => temp,
@@ -281,7 +285,10 @@ pub async fn form(
         if let Some(why) = shadows_a_file(&dir, &name, rules) {
             return answer::error(res, StatusCode::CONFLICT, &why).await;
         }
-        let temp = create_temp(&dir)?;
+        let temp = match create_temp(&dir) {
+            Ok(temp) => temp,
+            Err(err) => return fail(res, Failure::Disk(err), &shown, &progress, rules).await,
+        };
         match receive(field, temp, form_failure).await {
             Ok(temp) => received.push((name, temp)),
             Err(failure) => return fail(res, failure, &shown, &progress, rules).await,
@@ -560,13 +567,25 @@ async fn fail(
                 %err,
                 "cannot store upload; nothing kept"
             );
-            answer::error(
-                res,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the upload could not be stored",
-            )
-            .await
+            let (status, why) = disk_refusal(&err);
+            answer::error(res, status, why).await
         }
+    }
+}
+
+/// The answer to a disk error while storing an upload: the operating
+/// system's refusal (permissions, a read-only mount) is the server's rule
+/// for that directory, 403; anything else is the server's trouble, 500.
+fn disk_refusal(err: &io::Error) -> (StatusCode, &'static str) {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => (
+            StatusCode::FORBIDDEN,
+            "the server may not write into that directory",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the upload could not be stored",
+        ),
     }
 }
 
@@ -742,6 +761,19 @@ impl From<StreamError> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_the_server_may_not_write_is_403_other_disk_errors_500() {
+        use io::ErrorKind::*;
+        for (kind, status) in [
+            (PermissionDenied, StatusCode::FORBIDDEN),
+            (ReadOnlyFilesystem, StatusCode::FORBIDDEN),
+            (StorageFull, StatusCode::INTERNAL_SERVER_ERROR),
+            (Other, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(disk_refusal(&io::Error::from(kind)).0, status, "{kind:?}");
+        }
+    }
 
     #[test]
     fn form_file_names_become_one_plain_name() {
