@@ -109,7 +109,12 @@ async fn a_reset_after_a_megabyte_over_https_is_logged_499_with_acked_bytes() {
     let data: Vec<u8> = (0..SIZE).map(big_byte).collect();
     std::fs::write(root.join("big.bin"), &data).unwrap();
     let served = Served::start_with(&root, "info", &["--tls-self-signed"]);
-    let client = client_trusting(&self_signed_cert(&served).await);
+    let cert = self_signed_cert(&served).await;
+    // The key is off the disk once loaded: even a killed server leaves
+    // no private key behind, only the certificate clients may trust.
+    assert!(cert.exists());
+    assert!(!cert.with_file_name("key.pem").exists());
+    let client = client_trusting(&cert);
     let mut stream = tls_connect(served.addr, &client).await;
     send(
         &mut stream,

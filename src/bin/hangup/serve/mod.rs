@@ -359,6 +359,12 @@ fn https(tls: Tls) -> Result<Option<Https>, Box<dyn std::error::Error>> {
                 .map_err(|err| format!("cannot make a directory for the certificate: {err}"))?;
             let made = hangup::tls::self_signed(dir.path())
                 .map_err(|err| format!("cannot make a self-signed certificate: {err}"))?;
+            // Loaded, the key is needed no more (a self-signed certificate
+            // is never reloaded): off the disk at once, so that not even
+            // a killed process leaves a private key behind. The
+            // certificate stays, for clients to trust (`curl --cacert`).
+            std::fs::remove_file(&made.key_path)
+                .map_err(|err| format!("cannot remove the self-signed key: {err}"))?;
             eprintln!(
                 "hangup serve: self-signed certificate for {} in {} (removed at exit)",
                 hangup::tls::SELF_SIGNED_NAMES.join(", "),
@@ -413,7 +419,11 @@ async fn serve(
     if !summary.is_empty() {
         eprintln!("hangup serve: {}", summary.join("; "));
     }
-    tokio::spawn(stop_on_signal(server.shutdown_handle()));
+    let self_signed_dir = https
+        .as_ref()
+        .and_then(|https| https._self_signed_dir.as_ref())
+        .map(|dir| dir.path().to_owned());
+    tokio::spawn(stop_on_signal(server.shutdown_handle(), self_signed_dir));
     server.run().await?;
     drop(https);
     eprintln!("hangup serve: stopped");
@@ -588,8 +598,9 @@ fn bind_error(addr: SocketAddr, err: hangup::Error) -> String {
 }
 
 /// Waits for Ctrl-C (or SIGTERM), then shuts down gracefully; a second
-/// signal exits at once.
-async fn stop_on_signal(shutdown: ShutdownHandle) {
+/// signal exits at once, removing `self_signed_dir` first (an exit runs no
+/// destructor).
+async fn stop_on_signal(shutdown: ShutdownHandle, self_signed_dir: Option<PathBuf>) {
     stop_signal().await;
     eprintln!(
         "hangup serve: shutting down; in-flight requests have {} s to finish \
@@ -599,6 +610,9 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
     shutdown.shutdown(SHUTDOWN_GRACE);
     stop_signal().await;
     eprintln!("hangup serve: quitting now");
+    if let Some(dir) = self_signed_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     // 130: the conventional exit status after SIGINT.
     std::process::exit(130);
 }
