@@ -416,8 +416,18 @@ impl Line<'_> {
         };
         let status = match self.kind {
             // A departure was not answered, but for plain HTTP on a TLS
-            // port (its own `status`).
-            Kind::Departure => f.text("status").unwrap_or_else(|| "499".to_owned()),
+            // port (its own `status`). The number says who ended it, as
+            // nginx's would: the client (499), or the server refusing a
+            // malformed PROXY header (400) or making room for another
+            // TLS handshake (503).
+            Kind::Departure => f.text("status").unwrap_or_else(|| {
+                match f.text("cause").as_deref() {
+                    Some("proxy_header_refused") => "400",
+                    Some("handshake_evicted") => "503",
+                    _ => "499",
+                }
+                .to_owned()
+            }),
             _ => f.text("status").unwrap_or_else(|| "-".to_owned()),
         };
         let quoted = |value: Option<&String>| value.map_or("-".to_owned(), Clone::clone);
@@ -599,6 +609,27 @@ mod tests {
             line.contains("] \"-\" 499 0 \"-\" \"-\" event=departure"),
             "{line}"
         );
+        for (cause, status) in [
+            ("proxy_header_refused", "400"),
+            ("handshake_evicted", "503"),
+            ("tls_handshake_failed", "499"),
+        ] {
+            let refused = fields(vec![
+                ("remote_addr", Value::Text("127.0.0.1:1".into())),
+                ("cause", Value::Text(cause.into())),
+            ]);
+            let line = Line {
+                kind: Kind::Departure,
+                fields: &refused,
+                captured: None,
+                now: SystemTime::now(),
+            }
+            .combined();
+            assert!(
+                line.contains(&format!("\"-\" {status} 0 ")),
+                "{cause}: {line}"
+            );
+        }
         let rejection = fields(vec![
             ("remote_addr", Value::Text("127.0.0.1:1".into())),
             ("status", Value::U64(400)),
