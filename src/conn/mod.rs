@@ -404,6 +404,7 @@ impl<H> Conn<H> {
             end,
             peer_closed_after: exchange.peer_closed_after(),
             in_flight: false,
+            interim_written: exchange.interim_written(),
         };
         let origin = exchange.origin();
         let ack_wait = self.link.config.ack_wait;

@@ -282,6 +282,11 @@ impl Exchange {
         self.interim.store(interim + bytes, Ordering::Relaxed);
     }
 
+    /// Bytes of interim responses (`100 Continue`) the kernel accepted.
+    pub(crate) fn interim_written(&self) -> u64 {
+        self.interim.load(Ordering::Relaxed)
+    }
+
     /// Every byte of this exchange the kernel accepted: interim responses,
     /// then the final one. They follow one another on the wire from
     /// [`origin`](Self::origin) on.

@@ -67,6 +67,9 @@ pub struct Outcome {
     /// The outcome was final before the client acknowledged every written
     /// byte (`ack_wait` ran out, or the platform cannot tell).
     pub in_flight: bool,
+    /// Bytes of interim responses (`100 Continue`) among
+    /// `counters.written`: what precedes the final response's head.
+    pub(crate) interim_written: u64,
 }
 
 /// How an exchange ended: see the module docs.
@@ -146,10 +149,17 @@ impl fmt::Display for Cutoff {
 
 impl Outcome {
     /// The status to report: `499` when the client left before it had the
-    /// whole response (nginx's convention), else the one sent.
+    /// whole response, `444` when the server cut the exchange short before
+    /// any byte of the response's head reached the kernel (a shutdown or
+    /// an abort: the client got no answer at all; both numbers are
+    /// nginx's conventions), else the one sent.
     pub fn status(&self) -> StatusCode {
         match self.end {
             End::ClientGone(_) => crate::exchange::hangup::status_client_closed_request(),
+            End::CutShort(_) if self.counters.written <= self.interim_written => {
+                // 444 is inside the 100..=999 range `from_u16` accepts.
+                StatusCode::from_u16(444).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
             _ => self.intended_status,
         }
     }

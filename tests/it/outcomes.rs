@@ -296,6 +296,63 @@ async fn a_forced_shutdown_mid_handler_still_yields_exactly_one_outcome() {
     assert_eq!(all[0].cause(), Some("server_shutdown"));
 }
 
+/// The server cut exchanges short before any byte of their heads went
+/// out (a forced shutdown, an abort): the client got no answer, so the
+/// status reported is 444 (nginx's "closed without a response"), not the
+/// 200 that was never sent; a `100 Continue` sent before does not count
+/// as an answer.
+#[tokio::test]
+async fn an_exchange_cut_short_before_its_head_reports_444() {
+    let outcomes = Outcomes::default();
+    let started = Signal::new();
+    let handler_started = started.clone();
+    let server = spawn(
+        outcomes.builder().build().unwrap(),
+        move |mut request: Request, response: ResponseWriter| {
+            let started = handler_started.clone();
+            async move {
+                if request.path() == "/abort" {
+                    response.abort();
+                    return Ok(());
+                }
+                // Reading the body sends the `100 Continue`.
+                let body = request.body_mut();
+                let _ = body.chunk().await?;
+                started.fire();
+                tokio::time::sleep(HANDLER_WAIT).await;
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let _ = raw_exchange(server.addr, &get("/abort")).await;
+    let aborted = outcomes.wait_for(1).await;
+    assert_eq!(
+        aborted[0].end,
+        End::CutShort(Cutoff::Aborted),
+        "{aborted:?}"
+    );
+    assert_eq!(aborted[0].status().as_u16(), 444, "{aborted:?}");
+
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(
+            b"PUT /slow HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let interim = read_exact_bytes(&mut stream, 25).await;
+    assert_eq!(&interim[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"12345").await.unwrap();
+    started.wait("the handler read part of the body").await;
+    server.stop(Duration::from_millis(100)).await;
+    let all = outcomes.wait_for(2).await;
+    let cut = all.iter().find(|o| o.uri == "/slow").expect("its outcome");
+    assert_eq!(cut.end, End::CutShort(Cutoff::ServerShutdown), "{cut:?}");
+    assert_eq!(cut.counters.written, 25, "the 100 Continue only: {cut:?}");
+    assert_eq!(cut.status().as_u16(), 444, "{cut:?}");
+}
+
 /// Writes the request path as the body, after 300 ms for `/slow`.
 async fn slow_path_handler(req: Request, mut res: ResponseWriter) -> hangup::Result<()> {
     if req.uri().path() == "/slow" {

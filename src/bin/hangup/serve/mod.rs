@@ -113,7 +113,8 @@ Sharing:
   --404 FILE is the page sent with every 404.
 
 What it logs (stderr, one line per request, target hangup::access):
-  status      what the client got; 499 if it hung up before the end
+  status      what the client got; 499 if it hung up before the end,
+              444 if the server closed before answering (a shutdown)
   written     response bytes the kernel accepted
   acked       bytes the client's TCP acknowledged (Linux); an aborted
               download shows how far it really got
