@@ -247,13 +247,21 @@ async fn combined_and_json_logs_carry_user_agent_referer_and_hangups_fields() {
                 >= 2
         })
         .await;
+    // Every line is one JSON object, the server's own notes included.
     let lines: Vec<serde_json::Value> = served
         .stderr
         .lines()
         .iter()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
         .collect();
+    let serving = lines
+        .iter()
+        .find(|v| v["target"] == "hangup::serve")
+        .expect("the address line");
+    assert!(
+        serving["message"].as_str().unwrap().starts_with("serving "),
+        "{serving}"
+    );
     let missing = lines
         .iter()
         .find(|v| v["target"] == "/missing")

@@ -24,7 +24,7 @@ use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use hangup::http::header::{REFERER, USER_AGENT};
@@ -71,9 +71,13 @@ pub enum LogFormat {
 /// Returns the table the handler records requests in, for the formats
 /// that show request fields.
 pub fn init(format: LogFormat, quiet: bool) -> Option<Arc<Requests>> {
+    let _ = NOTE_FORMAT.set(format);
     let mut filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|err| {
-            eprintln!("hangup serve: ignoring RUST_LOG={spec:?} ({err}); logging at info");
+            note(
+                tracing::Level::WARN,
+                &format!("ignoring RUST_LOG={spec:?} ({err}); logging at info"),
+            );
             EnvFilter::new("info")
         }),
         _ => EnvFilter::new("info"),
@@ -489,6 +493,29 @@ impl Line<'_> {
         }
         Json::Object(object).to_string()
     }
+}
+
+/// The format of the server's own notes: set by [`init`].
+static NOTE_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Prints one of the server's own notes on stderr (its address, a
+/// certificate's, its shutdown): `hangup serve: {text}`, or with
+/// `--log-format json` a JSON object like every other line (time, level,
+/// target `hangup::serve`, message), so that every line parses. Not a
+/// log event: the address must show whatever `RUST_LOG` or `--quiet` say.
+pub fn note(level: tracing::Level, text: &str) {
+    let line = match NOTE_FORMAT.get() {
+        Some(LogFormat::Json) => {
+            let fields = Fields {
+                message: Some(text.to_owned()),
+                values: Vec::new(),
+            };
+            other_json(level.as_str(), "hangup::serve", &fields)
+        }
+        _ => format!("hangup serve: {text}"),
+    };
+    let mut stderr = io::stderr().lock();
+    let _ = stderr.write_all(format!("{line}\n").as_bytes());
 }
 
 /// Any other event as a JSON object (`json` format): time, level,

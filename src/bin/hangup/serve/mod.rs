@@ -51,6 +51,7 @@ use hangup::{Config, Server, ShutdownHandle};
 use auth::Credentials;
 use logfmt::LogFormat;
 use site::{Page, Settings};
+use tracing::Level;
 use upload::Uploads;
 
 /// How long in-flight downloads may run on after Ctrl-C before their
@@ -339,7 +340,7 @@ fn https(tls: Tls) -> Result<Option<Https>, Box<dyn std::error::Error>> {
                 .load()
                 .map_err(|err| format!("cannot serve HTTPS: {err}"))?;
             for warning in &loaded.warnings {
-                eprintln!("hangup serve: warning: {warning}");
+                logfmt::note(Level::WARN, &format!("warning: {warning}"));
             }
             let reloads = vec![
                 loaded.reloader.reload_on_sighup()?,
@@ -366,14 +367,17 @@ fn https(tls: Tls) -> Result<Option<Https>, Box<dyn std::error::Error>> {
             // certificate stays, for clients to trust (`curl --cacert`).
             std::fs::remove_file(&made.key_path)
                 .map_err(|err| format!("cannot remove the self-signed key: {err}"))?;
-            eprintln!(
-                "hangup serve: self-signed certificate for {} in {} (removed at exit)",
-                hangup::tls::SELF_SIGNED_NAMES.join(", "),
-                made.cert_path.display()
+            logfmt::note(
+                Level::INFO,
+                &format!(
+                    "self-signed certificate for {} in {} (removed at exit)",
+                    hangup::tls::SELF_SIGNED_NAMES.join(", "),
+                    made.cert_path.display()
+                ),
             );
-            eprintln!(
-                "hangup serve:   SHA-256 fingerprint {}",
-                made.fingerprint_sha256
+            logfmt::note(
+                Level::INFO,
+                &format!("  SHA-256 fingerprint {}", made.fingerprint_sha256),
             );
             Ok(Some(Https {
                 config: made.loaded.config,
@@ -409,16 +413,19 @@ async fn serve(
         .await
         .map_err(|err| bind_error(addr, err))?;
     let local = server.local_addr()?;
-    // Not log lines: the address must show whatever RUST_LOG says.
-    eprintln!(
-        "hangup serve: serving {} on {scheme}://{local}/ (Ctrl-C to stop)",
-        root.display()
+    // Not log events: the address must show whatever RUST_LOG says.
+    logfmt::note(
+        Level::INFO,
+        &format!(
+            "serving {} on {scheme}://{local}/ (Ctrl-C to stop)",
+            root.display()
+        ),
     );
     for url in other_urls(local, scheme) {
-        eprintln!("hangup serve:   {url}");
+        logfmt::note(Level::INFO, &format!("  {url}"));
     }
     if !summary.is_empty() {
-        eprintln!("hangup serve: {}", summary.join("; "));
+        logfmt::note(Level::INFO, &summary.join("; "));
     }
     let self_signed_dir = https
         .as_ref()
@@ -427,7 +434,7 @@ async fn serve(
     tokio::spawn(stop_on_signal(server.shutdown_handle(), self_signed_dir));
     server.run().await?;
     drop(https);
-    eprintln!("hangup serve: stopped");
+    logfmt::note(Level::INFO, "stopped");
     Ok(())
 }
 
@@ -603,14 +610,16 @@ fn bind_error(addr: SocketAddr, err: hangup::Error) -> String {
 /// destructor).
 async fn stop_on_signal(shutdown: ShutdownHandle, self_signed_dir: Option<PathBuf>) {
     stop_signal().await;
-    eprintln!(
-        "hangup serve: shutting down; in-flight requests have {} s to finish \
-         (Ctrl-C again to quit now)",
-        SHUTDOWN_GRACE.as_secs()
+    logfmt::note(
+        Level::INFO,
+        &format!(
+            "shutting down; in-flight requests have {} s to finish (Ctrl-C again to quit now)",
+            SHUTDOWN_GRACE.as_secs()
+        ),
     );
     shutdown.shutdown(SHUTDOWN_GRACE);
     stop_signal().await;
-    eprintln!("hangup serve: quitting now");
+    logfmt::note(Level::INFO, "quitting now");
     if let Some(dir) = self_signed_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
