@@ -434,7 +434,7 @@ impl Line<'_> {
             }),
             _ => f.text("status").unwrap_or_else(|| "-".to_owned()),
         };
-        let quoted = |value: Option<&String>| value.map_or("-".to_owned(), Clone::clone);
+        let quoted = |value: Option<&String>| value.map_or("-".to_owned(), |v| spaced(v));
         let mut line = format!(
             "{host} - {user} [{time}] \"{request}\" {status} {bytes} \"{referer}\" \"{agent}\"",
             user = self.user().unwrap_or_else(|| "-".to_owned()),
@@ -483,8 +483,10 @@ impl Line<'_> {
         if let Some(captured) = self.captured {
             object.insert("protocol".into(), Json::from(captured.protocol));
             let optional = |v: &Option<String>| v.as_deref().map_or(Json::Null, Json::from);
-            object.insert("user_agent".into(), optional(&captured.user_agent));
-            object.insert("referer".into(), optional(&captured.referer));
+            let spaced =
+                |v: &Option<String>| v.as_deref().map_or(Json::Null, |v| Json::from(spaced(v)));
+            object.insert("user_agent".into(), spaced(&captured.user_agent));
+            object.insert("referer".into(), spaced(&captured.referer));
             object.insert("user".into(), optional(&self.user()));
             object.insert(
                 "received".into(),
@@ -493,6 +495,15 @@ impl Line<'_> {
         }
         Json::Object(object).to_string()
     }
+}
+
+/// A captured header value as a quoted `combined` field or a JSON string
+/// shows it: escaped, but with its spaces back (`Mozilla/5.0 (X11; ...)`,
+/// which log analysers parse), since a space cannot shift a quoted or a
+/// JSON field. `\x20` in an escaped value can only be a space: a
+/// backslash the client sent is itself escaped (`\x5c`).
+fn spaced(escaped: &str) -> String {
+    escaped.replace(r"\x20", " ")
 }
 
 /// The format of the server's own notes: set by [`init`].
@@ -589,7 +600,7 @@ mod tests {
         assert_eq!(
             line,
             "127.0.0.1 - alice [14/Nov/2023:22:13:20 +0000] \"GET /a HTTP/1.1\" 200 1234 \"-\" \
-             \"curl/8\\x20\\x22x\\x22\" event=request remote_addr=127.0.0.1:4000 \
+             \"curl/8 \\x22x\\x22\" event=request remote_addr=127.0.0.1:4000 \
              intended_status=200 complete=true written=1234 acked=1234 duration_us=1000000 \
              received=7"
         );
@@ -610,7 +621,7 @@ mod tests {
         assert_eq!(value["event"], "request");
         assert_eq!(value["status"], 200);
         assert_eq!(value["complete"], true);
-        assert_eq!(value["user_agent"], r"curl/8\x20\x22x\x22");
+        assert_eq!(value["user_agent"], r"curl/8 \x22x\x22");
         assert_eq!(value["referer"], Json::Null);
         assert_eq!(value["received"], 7);
     }

@@ -121,10 +121,12 @@ What it logs (stderr, one line per request, target hangup::access):
               download shows how far it really got
   cause/phase why and when a client left (reset, peer-closed, ...)
   --log-format combined writes Apache/nginx combined lines (with the
-  fields above appended), json one object per line; both add User-Agent,
-  Referer, the user and the body bytes received.
+  fields above appended; the size is `written`, head included, as nginx's
+  $bytes_sent), json one object per line; both add User-Agent, Referer,
+  the user and the body bytes received.
   Text the client chose (target, method, path, header values) is escaped:
-  any byte but printable ASCII, and space, '\"' and '\\', shows as \\xNN.
+  any byte but printable ASCII, and space, '\"' and '\\', shows as \\xNN
+  (spaces stay spaces in combined's quoted fields and in JSON strings).
   Set RUST_LOG to change the level, e.g. RUST_LOG=debug; --quiet keeps
   only warnings and the address.
 
