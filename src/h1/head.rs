@@ -535,13 +535,18 @@ fn classify_httparse_error(err: httparse::Error, head: &[u8]) -> BadRequest {
     }
 }
 
-/// True when the request line ends in `HTTP/<digits>[.<digits>]`: a real
-/// version, just not 1.0 or 1.1 (so 505, not 400).
+/// True when the request line is `method SP target SP HTTP/<digits>[.<digits>]`:
+/// a real version, just not 1.0 or 1.1 (so 505, not 400). A line of
+/// another shape (two spaces in a row, say) is malformed, whatever its end.
 fn has_http_version_syntax(head: &[u8]) -> bool {
     let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
     let line = head[..line_end]
         .strip_suffix(b"\r")
         .unwrap_or(&head[..line_end]);
+    let mut parts = line.split(|&b| b == b' ');
+    if parts.clone().count() != 3 || parts.any(<[u8]>::is_empty) {
+        return false;
+    }
     let Some(space) = memchr::memrchr(b' ', line) else {
         return false;
     };
@@ -983,6 +988,11 @@ mod tests {
         );
         assert_eq!(
             rejected(b"GET / HTTX/1.1\r\nHost: x\r\n\r\n"),
+            BadRequest::InvalidRequestLine
+        );
+        // Malformed before its version: 400, not 505.
+        assert_eq!(
+            rejected(b"GET /x  HTTP/1.1\r\nHost: x\r\n\r\n"),
             BadRequest::InvalidRequestLine
         );
         let head = parse_all(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();

@@ -219,9 +219,7 @@ async fn combined_and_json_logs_carry_user_agent_referer_and_hangups_fields() {
         "{line}"
     );
     assert!(
-        line.contains(
-            "\"http://a.example/x y\" \"Mozilla/5.0 (X11) \\x22quoted\\x22\""
-        ),
+        line.contains("\"http://a.example/x y\" \"Mozilla/5.0 (X11) \\x22quoted\\x22\""),
         "{line}"
     );
     assert!(line.contains(" complete=true "), "{line}");

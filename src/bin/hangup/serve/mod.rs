@@ -109,7 +109,8 @@ Sharing:
   (401 otherwise). Basic sends the password readable: use it on loopback
   or a trusted network, or behind TLS. On the command line it shows in
   the process list: --auth-file FILE reads USER:PASSWORD from a file.
-  --cors lets pages on other origins read (not upload). --spa serves
+  --cors lets pages on other origins read (not upload), without
+  credentials: with --auth, a page on another origin cannot read. --spa serves
   index.html for paths that name nothing (single-page applications).
   --404 FILE is the page sent with every 404.
 

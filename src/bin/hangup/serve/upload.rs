@@ -119,8 +119,8 @@ pub async fn put(
         )
         .await;
     };
-    if let Some(refusal) = refuse_name(name, rules) {
-        return answer::error(res, StatusCode::FORBIDDEN, refusal).await;
+    if let Some((status, refusal)) = refuse_name(name, rules) {
+        return answer::error(res, status, refusal).await;
     }
     if request
         .body_mut()
@@ -278,9 +278,9 @@ pub async fn form(
             // A file input left empty: browsers send no name and no bytes.
             continue;
         }
-        if let Some(refusal) = refuse_name(&name, rules) {
+        if let Some((status, refusal)) = refuse_name(&name, rules) {
             let why = format!("{}: {refusal}", readable(&name));
-            return answer::error(res, StatusCode::FORBIDDEN, &why).await;
+            return answer::error(res, status, &why).await;
         }
         if let Some(why) = shadows_a_file(&dir, &name, rules) {
             return answer::error(res, StatusCode::CONFLICT, &why).await;
@@ -346,12 +346,28 @@ pub async fn form(
     answer::text(&mut res, StatusCode::SEE_OTHER, &body).await
 }
 
-/// Why a name may not be written, if it may not.
-fn refuse_name(name: &[u8], rules: Uploads) -> Option<&'static str> {
-    if is_upload_in_progress(name) {
-        Some("that name is reserved for uploads in progress")
+/// The longest file name the server writes, in bytes: what Linux's
+/// filesystems take (`NAME_MAX`).
+const MAX_NAME_BYTES: usize = 255;
+
+/// Why a name may not be written, if it may not, with the status that
+/// says so.
+fn refuse_name(name: &[u8], rules: Uploads) -> Option<(StatusCode, &'static str)> {
+    if name.len() > MAX_NAME_BYTES {
+        Some((
+            StatusCode::BAD_REQUEST,
+            "a file name is at most 255 bytes long",
+        ))
+    } else if is_upload_in_progress(name) {
+        Some((
+            StatusCode::FORBIDDEN,
+            "that name is reserved for uploads in progress",
+        ))
     } else if is_hidden(name) && !rules.hidden {
-        Some("names starting with . are hidden; the server writes them only with --hidden")
+        Some((
+            StatusCode::FORBIDDEN,
+            "names starting with . are hidden; the server writes them only with --hidden",
+        ))
     } else {
         None
     }
@@ -795,6 +811,12 @@ mod tests {
         };
         assert!(refuse_name(b"a.txt", rules).is_none());
         assert!(refuse_name(b".env", rules).is_some());
+        assert!(refuse_name(&[b'n'; 255], rules).is_none());
+        assert_eq!(
+            refuse_name(&[b'n'; 256], rules).map(|(status, _)| status),
+            Some(StatusCode::BAD_REQUEST),
+            "a name no filesystem takes"
+        );
         assert!(
             refuse_name(
                 b".env",
