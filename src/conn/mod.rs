@@ -372,7 +372,10 @@ impl<H> Conn<H> {
             complete: output.writing() == crate::h1::output::Writing::Done,
             gone: exchange.gone_hangup(),
             aborted: output.writing() == crate::h1::output::Writing::Aborted,
-            write_error: output.writing() == crate::h1::output::Writing::Broken,
+            // A file that ended before the bytes to send breaks the
+            // response too, but no write failed: it is a short body.
+            write_error: output.writing() == crate::h1::output::Writing::Broken
+                && !output.is_short(),
             shorter_than_declared: output.is_short(),
         });
         let origin = exchange.origin();

@@ -69,6 +69,9 @@ pub(crate) fn end_of(facts: Facts) -> End {
         Cutoff::Aborted
     } else if facts.write_error {
         Cutoff::WriteError
+    } else if facts.shorter_than_declared {
+        // Whatever the handler then returned: a file it sent ended early.
+        Cutoff::ShorterThanDeclared
     } else {
         match facts.handled {
             Handled::Panicked => Cutoff::HandlerPanicked,
@@ -336,6 +339,12 @@ mod tests {
             ),
             (
                 short(facts(Returned, true)),
+                End::CutShort(ShorterThanDeclared),
+            ),
+            // A file that ended early: the handler returns its error, but
+            // the body's shortness is why.
+            (
+                short(facts(Failed(None), false)),
                 End::CutShort(ShorterThanDeclared),
             ),
         ];

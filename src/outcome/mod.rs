@@ -100,8 +100,9 @@ pub enum Cutoff {
     HandlerFailed,
     /// The handler panicked after the response head was sent.
     HandlerPanicked,
-    /// The handler set a `Content-Length` and wrote fewer body bytes: the
-    /// connection closed after them.
+    /// The body ended before its `Content-Length`: the handler wrote fewer
+    /// bytes, or a file it sent ended before the bytes to send (it shrank
+    /// meanwhile). The connection closed after them.
     ShorterThanDeclared,
     /// The handler called [`ResponseWriter::abort`](crate::ResponseWriter::abort).
     Aborted,

@@ -140,7 +140,7 @@ async fn a_client_that_resets_mid_file_is_a_499_with_acked_below_written() {
 
 /// A file that is shorter than the bytes asked for: the response is cut
 /// short (the client sees the connection close before the length it was
-/// promised), and the outcome says the server cut it.
+/// promised), and the outcome says why: shorter than declared.
 #[tokio::test]
 async fn a_file_shorter_than_asked_cuts_the_response_short() {
     let (file, _) = file_of(10_000);
@@ -162,13 +162,13 @@ async fn a_file_shorter_than_asked_cuts_the_response_short() {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(raw.len() - end, 10_000, "the bytes the file had");
     let outcome = &outcomes.wait_for(1).await[0];
-    assert!(
-        matches!(
-            outcome.end,
-            End::CutShort(Cutoff::WriteError | Cutoff::HandlerFailed)
-        ),
+    // No write failed: the body ended short of its length.
+    assert_eq!(
+        outcome.end,
+        End::CutShort(Cutoff::ShorterThanDeclared),
         "{outcome:?}"
     );
+    assert_eq!(outcome.cause(), Some("shorter_than_declared"));
 }
 
 /// On a keep-alive connection each file response arrives whole before the

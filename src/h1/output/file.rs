@@ -75,15 +75,7 @@ impl Output {
             }
             let want = usize::try_from(count - sent).unwrap_or(usize::MAX);
             let n = match send_file_once(link, file, offset + sent, want).await {
-                Ok(0) => {
-                    // The file shrank while it was sent: the body is cut
-                    // short, and nothing may follow.
-                    self.writing = Writing::Broken;
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the file ended before the bytes to send",
-                    )));
-                }
+                Ok(0) => return Err(self.file_ended_early()),
                 Ok(n) => n,
                 Err(err) => {
                     if matches!(err, Error::Io(_)) {
@@ -101,6 +93,18 @@ impl Output {
             self.send_raw_body(link).await?;
         }
         Ok(())
+    }
+
+    /// The file shrank while it was sent: the body is cut short of its
+    /// length (an outcome `ShorterThanDeclared`, not a write error), and
+    /// nothing may follow.
+    fn file_ended_early(&mut self) -> Error {
+        self.short = true;
+        self.writing = Writing::Broken;
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file ended before the bytes to send",
+        ))
     }
 
     /// Frames the body bytes buffered so far (`pending` of them) and the
@@ -152,7 +156,14 @@ impl Output {
                 reader.read_exact_at(&mut piece, at).map(|()| piece)
             })
             .await
-            .map_err(std::io::Error::other)??;
+            .map_err(std::io::Error::other)?;
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(self.file_ended_early());
+                }
+                Err(err) => return Err(err.into()),
+            };
             self.write(link, &piece).await?;
             done += len;
         }
