@@ -3,12 +3,13 @@
 //! lent states back, finish the response, drain what the handler left
 //! unread, and conclude the outcome.
 
+use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Uri};
 
 use crate::body::Body;
 use crate::error::Error;
@@ -46,8 +47,8 @@ pub(super) enum Next {
 /// How the handler's run ended.
 enum Ran {
     Returned(crate::Result<()>),
-    /// With the panic's message, when it is text.
-    Panicked(Option<String>),
+    /// Logged where it was caught (see [`log_panic`]).
+    Panicked,
     /// Dropped under [`OnHangup::Cancel`] after its client left.
     Cancelled,
 }
@@ -58,7 +59,7 @@ impl Ran {
         match self {
             Ran::Returned(Ok(())) => Handled::Returned,
             Ran::Returned(Err(err)) => Handled::Failed(err.hangup().cloned()),
-            Ran::Panicked(_) => Handled::Panicked,
+            Ran::Panicked => Handled::Panicked,
             Ran::Cancelled => Handled::Cancelled,
         }
     }
@@ -133,6 +134,7 @@ impl<H: Handler> Conn<H> {
                 // (cancelled).
                 let mut handler = pin!(self.server.handler.call(request, writer));
                 let exchange = &link.exchange;
+                let current = &self.current;
                 let mut guarded = pin!(poll_fn(move |cx| {
                     // Cancelling is the exchange's policy, applied as soon
                     // as its client is gone; the watch and failing reads
@@ -144,7 +146,13 @@ impl<H: Handler> Conn<H> {
                     match std::panic::catch_unwind(poll) {
                         Ok(Poll::Ready(result)) => Poll::Ready(Ran::Returned(result)),
                         Ok(Poll::Pending) => Poll::Pending,
-                        Err(panic) => Poll::Ready(Ran::Panicked(panic_message(panic))),
+                        Err(panic) => {
+                            // Logged here, so that `Ran` stays cheap to
+                            // move and drop on every request.
+                            let request = current.as_ref().and_then(|c| c.request.as_deref());
+                            log_panic(link, request, &*panic);
+                            Poll::Ready(Ran::Panicked)
+                        }
                     }
                 }));
                 Serve {
@@ -201,14 +209,11 @@ impl<H: Handler> Conn<H> {
         let error = match ran {
             Ran::Returned(Ok(())) => None,
             Ran::Returned(Err(err)) => Some((err.status(), err.is_client_gone(), err.to_string())),
-            Ran::Panicked(message) => {
-                self.log_panic(message.as_deref());
-                Some((
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    false,
-                    "handler panicked".to_owned(),
-                ))
-            }
+            Ran::Panicked => Some((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+                "handler panicked".to_owned(),
+            )),
             Ran::Cancelled => return false,
         };
         if self.link.exchange.is_gone() {
@@ -273,26 +278,6 @@ impl<H: Handler> Conn<H> {
             return true;
         }
         self.drain().await
-    }
-
-    /// The error line of a handler's panic: the request it served (method
-    /// and target, when outcome records are kept) and the panic's message,
-    /// escaped like every client-controlled byte (a message may quote the
-    /// request).
-    fn log_panic(&self, message: Option<&str>) {
-        let remote_addr = self.link.transport.remote_addr();
-        let message = message.map(|m| Escaped::display(&m).to_string());
-        let message = message.as_deref().unwrap_or("(not text)");
-        match self.current.as_ref().and_then(|c| c.request.as_deref()) {
-            Some((method, uri)) => tracing::error!(
-                %remote_addr,
-                method = %Escaped::display(method),
-                target = %Escaped::display(uri),
-                panic = message,
-                "handler panicked"
-            ),
-            None => tracing::error!(%remote_addr, panic = message, "handler panicked"),
-        }
     }
 
     /// Takes the read state back if the body was dropped (it is, unless a
@@ -511,11 +496,30 @@ where
     }
 }
 
-/// A panic's message, when its payload is text (`panic!("...")` and
-/// `panic!("{x}")` both are).
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Option<String> {
-    match payload.downcast::<String>() {
-        Ok(message) => Some(*message),
-        Err(payload) => payload.downcast_ref::<&str>().map(|m| (*m).to_owned()),
+/// The error line of a handler's panic: the request it served (method
+/// and target, when outcome records are kept) and the panic's message
+/// when it is text (`panic!("...")` and `panic!("{x}")` both are),
+/// escaped like every client-controlled byte (a message may quote the
+/// request).
+#[cold]
+fn log_panic(link: &Link, request: Option<&(Method, Uri)>, payload: &(dyn Any + Send)) {
+    let remote_addr = link.transport.remote_addr();
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied());
+    let message = message.map_or_else(
+        || "(not text)".to_owned(),
+        |m| Escaped::display(&m).to_string(),
+    );
+    match request {
+        Some((method, uri)) => tracing::error!(
+            %remote_addr,
+            method = %Escaped::display(method),
+            target = %Escaped::display(uri),
+            panic = message,
+            "handler panicked"
+        ),
+        None => tracing::error!(%remote_addr, panic = message, "handler panicked"),
     }
 }
