@@ -242,6 +242,10 @@ async fn a_warning_shows_the_clients_path_escaped() {
     let mut warm = connect(served.addr).await;
     send(&mut warm, &get("/hello.txt")).await;
     assert_eq!(read_response(&mut warm, false).await.status, 200);
+    // Its line is written once the handler is gone, and with it the file
+    // it sent: that descriptor must not come free after the limit is set
+    // (the read above can beat the close).
+    wait_for_access_lines(&served, 1).await;
 
     let pid = served.child.id();
     let soft = soft_open_files_limit(pid);
