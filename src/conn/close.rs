@@ -86,6 +86,19 @@ impl<H: Handler> Conn<H> {
         // The read buffer may be lent to a body a task kept: linger with a
         // scratch buffer of its own (a connection closes once).
         let mut scratch = BytesMut::new();
+        if self.server.shutdown.is_draining() && self.ledger.is_empty() {
+            // The server is going away, and nothing waits for an
+            // acknowledgement. A client that sent nothing more is not
+            // lingered for (it may keep its socket open, and the shutdown
+            // would wait `linger_timeout` for it), as an idle connection
+            // is not when the shutdown starts; one whose bytes are here
+            // already is, so that they do not turn our close into a reset.
+            let read = self.link.transport.read(&mut scratch, READ_RESERVE_BYTES);
+            match tokio::time::timeout(std::time::Duration::ZERO, read).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+        }
         let mut client_closed = false;
         while !client_closed && budget > 0 {
             /// What one turn of the lingering read saw.

@@ -48,7 +48,8 @@ pub struct Outcome {
     /// The status the response carried: the handler's, or the error
     /// status the server answered with in its place. For a client that
     /// left, the status it would have had ([`status`](Self::status) is
-    /// then 499).
+    /// then 499); for an exchange the server cut short before its head
+    /// went out, the status it would have sent (`status` is then 444).
     pub intended_status: StatusCode,
     /// The byte counters when the outcome became final.
     pub counters: Counters,
@@ -100,9 +101,10 @@ pub enum Cutoff {
     HandlerFailed,
     /// The handler panicked after the response head was sent.
     HandlerPanicked,
-    /// The body ended before its `Content-Length`: the handler wrote fewer
-    /// bytes, or a file it sent ended before the bytes to send (it shrank
-    /// meanwhile). The connection closed after them.
+    /// The body ended short: the handler wrote fewer bytes than its
+    /// `Content-Length`, or a file it sent ended before the bytes to send
+    /// (it shrank meanwhile; with a length or chunked). The connection
+    /// closed after them.
     ShorterThanDeclared,
     /// The handler called [`ResponseWriter::abort`](crate::ResponseWriter::abort).
     Aborted,

@@ -27,7 +27,8 @@ async fn self_signed_cert(served: &Served) -> PathBuf {
     PathBuf::from(path)
 }
 
-fn have(program: &str) -> bool {
+/// Whether `program` runs (it answers `--version`).
+pub(crate) fn have(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())

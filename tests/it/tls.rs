@@ -154,6 +154,60 @@ async fn get_over_tls_counts_plaintext_bytes_written_and_acknowledged() {
     assert_eq!(server.metrics.snapshot().bytes_written, bytes.len() as u64);
 }
 
+/// Over TLS a file is copied through user space: one shorter than the
+/// bytes asked for is answered 500 when nothing was sent yet (the handler
+/// fails, as on plain TCP before its head), and cut short of its length
+/// once the head is out.
+#[tokio::test]
+async fn a_short_file_over_tls_is_a_500_before_the_head_and_cut_short_after() {
+    let pki = pki();
+    let outcomes = Outcomes::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ten");
+    std::fs::write(&path, b"0123456789").unwrap();
+    let server = spawn(
+        tls_config(&pki, Some(&outcomes)).build().unwrap(),
+        move |request: Request, mut response: ResponseWriter| {
+            let path = path.clone();
+            async move {
+                let file = std::fs::File::open(&path)?;
+                response
+                    .insert_header(http::header::CONTENT_LENGTH, http::HeaderValue::from(20u64))?;
+                if request.path() == "/after-head" {
+                    response.flush().await?;
+                }
+                response.send_file(&file, 0, 20).await
+            }
+        },
+    )
+    .await;
+    for (path, status, complete) in [("/before-head", 500, true), ("/after-head", 200, false)] {
+        let mut stream = tls_connect(server.addr, &pki.client).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        send(&mut stream, request.as_bytes()).await;
+        let (bytes, _end) = read_until_end(&mut stream).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{path}: {text:?}"
+        );
+        let outcome = outcomes
+            .wait_for(if complete { 1 } else { 2 })
+            .await
+            .into_iter()
+            .find(|o| o.uri == path)
+            .expect("its outcome");
+        assert_eq!(outcome.is_complete(), complete, "{path}: {outcome:?}");
+        if !complete {
+            assert_eq!(
+                outcome.cause(),
+                Some("shorter_than_declared"),
+                "{outcome:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn head_and_pipelined_requests_over_tls() {
     let pki = pki();

@@ -159,7 +159,12 @@ impl Output {
             .map_err(std::io::Error::other)?;
             let piece = match piece {
                 Ok(piece) => piece,
-                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // Short of a head already out: the body ends short. Before
+                // it, the error goes to the handler as any other, and the
+                // server answers 500 in its place.
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::UnexpectedEof && self.is_committed() =>
+                {
                     return Err(self.file_ended_early());
                 }
                 Err(err) => return Err(err.into()),

@@ -138,8 +138,17 @@ pub fn select(root: &Path, path: PathBuf, how: &Negotiation) -> io::Result<Repre
     if !siblings.is_empty() {
         // Unknown times (a filesystem without them) do not rule one out.
         let file_modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        siblings.retain(|(_, _, modified)| match (modified, file_modified) {
-            (Some(copy), Some(file)) => *copy >= file,
+        siblings.retain(|(encoding, _, modified)| match (modified, file_modified) {
+            (Some(copy), Some(file)) if *copy < file => {
+                // Not an error (a deploy may copy files in any order), but
+                // why a precompressed copy is not used.
+                tracing::debug!(
+                    target: "hangup::serve",
+                    suffix = encoding.suffix(),
+                    "precompressed copy older than its file: not served"
+                );
+                false
+            }
             _ => true,
         });
     }
