@@ -283,6 +283,34 @@ async fn combined_and_json_logs_carry_user_agent_referer_and_hangups_fields() {
     assert_eq!(hello["referer"], serde_json::Value::Null);
 }
 
+/// With `--log-format json`, the error that stops the server at start (a
+/// port in use) is a JSON object too: every line parses.
+#[test]
+fn a_fatal_error_is_a_json_line_under_log_format_json() {
+    let (_scratch, root) = site("json-fatal");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangup"))
+        .arg("serve")
+        .arg(&root)
+        .args(["--addr", &addr, "--log-format", "json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run hangup serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let last = lines.last().expect("an error line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("cannot listen"),
+        "{last}"
+    );
+}
+
 #[tokio::test]
 async fn quiet_keeps_only_the_address_and_p_picks_the_port() {
     let (_scratch, root) = site("quiet");

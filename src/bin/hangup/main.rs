@@ -34,15 +34,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     release_memory::start();
-    let result = match cli.command {
-        Command::Lab(args) => lab::run(args),
-        Command::Serve(args) => serve::run(args),
+    let failed = match cli.command {
+        Command::Lab(args) => lab::run(args).map_err(|err| eprintln!("hangup: {err}")),
+        Command::Serve(args) => serve::run(args).map_err(|err| serve::report_fatal(&err)),
     };
-    match result {
+    match failed {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("hangup: {err}");
-            ExitCode::FAILURE
-        }
+        Err(()) => ExitCode::FAILURE,
     }
 }

@@ -529,6 +529,16 @@ pub fn note(level: tracing::Level, text: &str) {
     let _ = stderr.write_all(format!("{line}\n").as_bytes());
 }
 
+/// Prints the error that ends `hangup serve`: `hangup: {err}`, or with
+/// `--log-format json` a JSON object (level ERROR), so that even the last
+/// line parses.
+pub fn fatal(err: &dyn fmt::Display) {
+    match NOTE_FORMAT.get() {
+        Some(LogFormat::Json) => note(tracing::Level::ERROR, &err.to_string()),
+        _ => eprintln!("hangup: {err}"),
+    }
+}
+
 /// Any other event as a JSON object (`json` format): time, level,
 /// target, message and fields.
 fn other_json(level: &str, target: &str, fields: &Fields) -> String {

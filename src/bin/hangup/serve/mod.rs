@@ -285,6 +285,12 @@ impl Tls {
     }
 }
 
+/// Prints the error [`run`] returned, in the log format it was given (see
+/// `logfmt::fatal`).
+pub fn report_fatal(err: &dyn std::fmt::Display) {
+    logfmt::fatal(err);
+}
+
 /// Runs `hangup serve` until Ctrl-C (or SIGTERM).
 ///
 /// # Errors
