@@ -141,7 +141,13 @@ async fn a_reset_after_a_megabyte_over_https_is_logged_499_with_acked_bytes() {
         .await;
     let written = number(&line, "written");
     let acked = number(&line, "acked");
-    assert!(acked >= read as u64, "read {read}: {line}");
+    // What the client read it had received, but its kernel may not have
+    // acknowledged the last segments yet when it reset (a delayed ACK, up
+    // to two segments of 64 KiB on loopback), and acknowledged bytes count
+    // in whole TLS records (16 KiB): so within that much of the read.
+    let slack = 2 * 64 * 1024 + 16 * 1024;
+    assert!(acked + slack >= read as u64, "read {read}: {line}");
+    assert!(acked > 0, "{line}");
     assert!(acked <= written && written < SIZE as u64, "{line}");
     assert!(field(&line, "cause").is_some(), "{line}");
 }
