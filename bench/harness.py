@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from procstat import tree_pids  # pid and its descendants (nginx: master and worker)
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 PEERS = os.path.join(BENCH_DIR, "peers")
@@ -178,21 +180,6 @@ def pid_alive(pid):
         return state not in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-
-
-def tree_pids(pid):
-    """pid and its descendants (nginx: master and worker)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return out
 
 
 def cleanup():

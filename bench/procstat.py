@@ -1,6 +1,7 @@
 """What the benchmark scripts read from /proc, shared by `ab.py`,
-`serve_files.py` and `tls.py`: a process tree's CPU time, the whole machine's busy time,
-and waiting for a quiet machine; plus the median (min-max) they print."""
+`harness.py`, `serve_files.py` and `tls.py`: a process tree's CPU time,
+the whole machine's busy time, and waiting for a quiet machine; plus the
+median (min-max) they print."""
 
 import os
 import statistics

@@ -243,7 +243,11 @@ async fn precompressed_copies_need_overwrite_and_a_stale_one_is_not_served() {
     );
     drop(served);
 
-    let served = Served::start_with(&root, "info", &["--upload", "--overwrite"]);
+    let served = Served::start_with(
+        &root,
+        "info,hangup::serve=debug",
+        &["--upload", "--overwrite"],
+    );
     let gzip = [("Accept-Encoding", "gzip")];
     assert_eq!(
         served
@@ -275,6 +279,12 @@ async fn precompressed_copies_need_overwrite_and_a_stale_one_is_not_served() {
     let fresh = served.get("/hello.txt", &gzip).await;
     assert_eq!(fresh.header("content-encoding"), None);
     assert_eq!(fresh.body, b"fresh\n");
+    served
+        .stderr
+        .wait_for("why the copy was not used", |l| {
+            l.contains("precompressed copy older than its file")
+        })
+        .await;
     assert!(temporaries(&root).is_empty());
 }
 

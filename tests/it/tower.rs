@@ -172,10 +172,11 @@ async fn an_axum_router_with_extractors_state_and_layers_runs_unchanged() {
 }
 
 /// axum's own `ConnectInfo<SocketAddr>`, through
-/// `into_make_service_with_connect_info`.
+/// `into_make_service_with_connect_info`: with `serve_with_connect_info`,
+/// and with `service_with_connect_info` on a server built by hand.
 #[tokio::test]
 async fn connect_info_works_through_into_make_service_with_connect_info() {
-    let router = Router::new().route(
+    let router: Router = Router::new().route(
         "/",
         routing::get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.to_string() }),
     );
@@ -184,7 +185,9 @@ async fn connect_info_works_through_into_make_service_with_connect_info() {
     let task = tokio::spawn(hangup::serve_with_connect_info(
         listener,
         Config::default(),
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>(),
     ));
     let mut stream = connect(addr).await;
     let client = stream.local_addr().unwrap();
@@ -192,6 +195,23 @@ async fn connect_info_works_through_into_make_service_with_connect_info() {
     let response = read_response(&mut stream, false).await;
     assert_eq!(response.text(), client.to_string());
     task.abort();
+
+    // The same make-service as a handler of a server built by hand, which
+    // gives a handle to its metrics and its shutdown.
+    let server = spawn(
+        Config::default(),
+        hangup::service_with_connect_info(
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        ),
+    )
+    .await;
+    let mut stream = connect(server.addr).await;
+    let client = stream.local_addr().unwrap();
+    send(&mut stream, &get("/")).await;
+    let response = read_response(&mut stream, false).await;
+    assert_eq!(response.text(), client.to_string());
+    assert_eq!(server.metrics.snapshot().open_connections, 1);
+    server.stop(Duration::from_secs(1)).await;
 }
 
 /// Several MiB each way, streamed: the echo's memory stays flat and every
